@@ -1,0 +1,48 @@
+# mlgov: `make demo` and `make test` are all a new machine needs (Python 3.11+ and make).
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install demo serve test lint pytest bench clean docs
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	DEBUG=true $(BIN)/python manage.py migrate --noinput
+	DEBUG=true $(BIN)/python manage.py seed_demo
+	DEBUG=true $(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+serve: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/gunicorn mlgov.wsgi --bind $(HOST):$(PORT) --workers 2
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+pytest: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The full suite against DATABASE_URL (SQLite by default), then the database-portable tests
+# (marked `portable`) against the other backend when it is reachable.
+test: lint pytest
+	@$(BIN)/python tests/run_portable.py
+
+bench: install
+	$(BIN)/python -m pytest tests/benchmarks -p no:randomly -s -o addopts="" $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

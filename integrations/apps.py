@@ -1,0 +1,18 @@
+from django.apps import AppConfig
+
+
+class IntegrationsConfig(AppConfig):
+    name = "integrations"
+    label = "integrations"
+    verbose_name = "Integrations"
+
+    def ready(self) -> None:
+        from integrations.constants import AUDIT_ACTIONS
+        from mlgov.audit.registry import register_actions
+
+        register_actions(AUDIT_ACTIONS)
+
+        from integrations.selectors import sync_history_for
+        from mlgov.inventory.hooks import register_sync_history
+
+        register_sync_history(sync_history_for)

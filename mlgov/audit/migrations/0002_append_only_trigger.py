@@ -1,0 +1,36 @@
+"""On PostgreSQL, refuse UPDATE and DELETE on the audit table at the database level."""
+
+from django.db import migrations
+
+CREATE = """
+CREATE OR REPLACE FUNCTION audit_auditevent_append_only() RETURNS trigger AS $$
+BEGIN
+    RAISE EXCEPTION 'audit_auditevent is append-only: % refused', TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END;
+$$ LANGUAGE plpgsql;
+DROP TRIGGER IF EXISTS audit_auditevent_no_change ON audit_auditevent;
+CREATE TRIGGER audit_auditevent_no_change
+    BEFORE UPDATE OR DELETE ON audit_auditevent
+    FOR EACH ROW EXECUTE FUNCTION audit_auditevent_append_only();
+"""
+
+DROP = """
+DROP TRIGGER IF EXISTS audit_auditevent_no_change ON audit_auditevent;
+DROP FUNCTION IF EXISTS audit_auditevent_append_only();
+"""
+
+
+def forwards(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(CREATE, params=None)
+
+
+def backwards(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(DROP, params=None)
+
+
+class Migration(migrations.Migration):
+    dependencies = [("audit", "0001_initial")]
+    operations = [migrations.RunPython(forwards, backwards)]

@@ -1,0 +1,55 @@
+"""Reading the audit trail."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from django.db.models import Q, QuerySet
+
+from mlgov.audit.hashing import ChainBreak, verify_chain
+from mlgov.audit.models import AuditEvent
+
+# Roles that read every event; everybody else reads the events they caused.
+_ORG_READERS = ("managers", "reviewers", "admins")
+
+
+def audit_event_list(*, user: Any) -> QuerySet[AuditEvent]:
+    qs = AuditEvent.objects.all()
+    if user.is_superuser or user.groups.filter(name__in=_ORG_READERS).exists():
+        return qs
+    return qs.filter(Q(actor_id=user.pk))
+
+
+def _iter_rows(batch: int = 2000) -> Iterator[dict[str, Any]]:
+    fields = (
+        "id",
+        "seq",
+        "timestamp",
+        "actor_id",
+        "actor_name",
+        "source",
+        "action",
+        "target_type",
+        "target_id",
+        "target_repr",
+        "before",
+        "after",
+        "request_id",
+        "prev_hash",
+        "hash",
+    )
+    last_id = 0
+    while True:
+        rows = list(AuditEvent.objects.filter(id__gt=last_id).order_by("id").values(*fields)[:batch])
+        if not rows:
+            return
+        for row in rows:
+            row["timestamp"] = row["timestamp"].isoformat()
+            yield row
+        last_id = rows[-1]["id"]
+
+
+def audit_chain_verify() -> tuple[int, ChainBreak | None]:
+    """Walk the whole chain in id order, in batches, with flat memory."""
+    return verify_chain(_iter_rows())

@@ -1,0 +1,26 @@
+"""Extension points that higher layers fill in at start-up, so the inventory never imports them.
+
+`integrations` registers a sync-history provider: the model version page shows the syncs of the
+connection a version came from without the inventory knowing what a SyncRun is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+SyncHistoryProvider = Callable[[str, int], list[dict[str, Any]]]
+_sync_history: list[SyncHistoryProvider] = []
+
+
+def register_sync_history(provider: SyncHistoryProvider) -> None:
+    if provider not in _sync_history:
+        _sync_history.append(provider)
+
+
+def sync_history(external_source: str, limit: int = 10) -> list[dict[str, Any]]:
+    """Recent syncs of `external_source` (e.g. ``mlflow:prod``), newest first, from every provider."""
+    rows: list[dict[str, Any]] = []
+    for provider in _sync_history:
+        rows += provider(external_source, limit)
+    return sorted(rows, key=lambda r: r.get("id", 0), reverse=True)[:limit]

@@ -1,0 +1,350 @@
+"""Batched writes for integrations: upsert many synced objects keyed by their external identity.
+
+One page of a sync costs a fixed number of queries: one SELECT of the existing rows, one bulk INSERT,
+one bulk UPDATE and one audit INSERT. Rows whose fingerprint is unchanged are not written at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models, transaction
+from django.utils import timezone
+
+from mlgov.audit.services import PendingEvent, audit_record_many
+from mlgov.inventory.models import ExternalKeyed, ModelAlias, ModelVersion, RunInput, TrainingRun
+
+
+@dataclass
+class UpsertCounts:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+
+    def add(self, other: UpsertCounts) -> None:
+        self.created += other.created
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.removed += other.removed
+
+    def as_dict(self) -> dict[str, int]:
+        return {"created": self.created, "updated": self.updated, "unchanged": self.unchanged, "removed": self.removed}
+
+
+@dataclass
+class UpsertResult:
+    counts: UpsertCounts = field(default_factory=UpsertCounts)
+    # external_id -> row, for every row in the batch (created, updated or unchanged)
+    objects: dict[str, Any] = field(default_factory=dict)
+    changed_ids: set[str] = field(default_factory=set)
+
+
+def fingerprint(values: dict[str, Any]) -> str:
+    raw = json.dumps(values, cls=DjangoJSONEncoder, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha1(raw.encode(), usedforsecurity=False).hexdigest()
+
+
+def _plain(values: dict[str, Any]) -> dict[str, Any]:
+    """Foreign keys by id, for fingerprints and audit snapshots."""
+    return {k: (v.pk if isinstance(v, models.Model) else v) for k, v in values.items()}
+
+
+@transaction.atomic
+def synced_batch_upsert(
+    *,
+    actor: Any,
+    model: type[ExternalKeyed],
+    external_source: str,
+    rows: Sequence[dict[str, Any]],
+) -> UpsertResult:
+    """Upsert `rows` (each has `external_id` and the field values) for one external source.
+
+    A row that was marked removed and is seen again is restored. Unchanged rows write nothing.
+    """
+    result = UpsertResult()
+    if not rows:
+        return result
+    by_id = {r["external_id"]: r for r in rows}
+    existing = {
+        o.external_id: o for o in model.objects.filter(external_source=external_source, external_id__in=list(by_id))
+    }
+    now = timezone.now()
+    to_create, to_update, events = [], [], []
+    fields: set[str] = set()
+    name = model._meta.model_name
+    for ext_id, row in by_id.items():
+        # Keys starting with "_" are fingerprint-only: they describe links stored elsewhere (inputs, features).
+        values = {k: v for k, v in row.items() if k != "external_id" and not k.startswith("_")}
+        fp = fingerprint(_plain({k: v for k, v in row.items() if k != "external_id"}))
+        obj = existing.get(ext_id)
+        if obj is None:
+            obj = model(external_source=external_source, external_id=ext_id, fingerprint=fp, **values)
+            to_create.append(obj)
+            result.counts.created += 1
+            result.changed_ids.add(ext_id)
+            events.append((obj, "created", None, _plain(values)))
+        elif obj.fingerprint != fp or obj.removed_at is not None:
+            before = {k: getattr(obj, model._meta.get_field(k).attname) for k in values}
+            for key, value in values.items():
+                setattr(obj, key, value)
+            obj.fingerprint, obj.removed_at, obj.updated_at = fp, None, now
+            fields.update(values)
+            to_update.append(obj)
+            result.counts.updated += 1
+            result.changed_ids.add(ext_id)
+            events.append((obj, "updated", before, _plain(values)))
+        else:
+            result.counts.unchanged += 1
+        result.objects[ext_id] = obj
+    if to_create:
+        model.objects.bulk_create(to_create, batch_size=500)
+        if to_create[0].pk is None:  # backends without RETURNING ids on bulk insert
+            fresh = model.objects.filter(
+                external_source=external_source, external_id__in=[o.external_id for o in to_create]
+            )
+            ids = {o.external_id: o.pk for o in fresh}
+            for o in to_create:
+                o.pk = ids[o.external_id]
+    if to_update:
+        model.objects.bulk_update(
+            to_update, [*sorted(fields), "fingerprint", "removed_at", "updated_at"], batch_size=500
+        )
+    audit_record_many(
+        actor=actor,
+        events=(
+            PendingEvent(
+                action=f"{name}.{verb}",
+                target_type=name,
+                target_id=o.pk,
+                target_repr=str(o)[:300],
+                before=before,
+                after=after,
+            )
+            for o, verb, before, after in events
+        ),
+    )
+    return result
+
+
+@transaction.atomic
+def synced_mark_removed(
+    *,
+    actor: Any,
+    model: type[ExternalKeyed],
+    external_source: str,
+    seen: Iterable[str],
+    scope: dict[str, Any] | None = None,
+) -> int:
+    """After a complete pass: mark the source's objects it did not see as removed (not deleted)."""
+    seen_ids = set(seen)
+    qs = model.objects.filter(external_source=external_source, removed_at__isnull=True, **(scope or {}))
+    # (id, external id) pairs, streamed: a complete pass compares every row, and only the gone ones are kept.
+    gone = [
+        (pk, ext_id)
+        for pk, ext_id in qs.values_list("id", "external_id").iterator(chunk_size=2000)
+        if ext_id not in seen_ids
+    ]
+    if not gone:
+        return 0
+    now = timezone.now()
+    model.objects.filter(pk__in=[pk for pk, _ in gone]).update(removed_at=now, updated_at=now)
+    name = model._meta.model_name
+    audit_record_many(
+        actor=actor,
+        events=(
+            PendingEvent(
+                action=f"{name}.removed",
+                target_type=name,
+                target_id=pk,
+                target_repr=ext_id,
+                after={"removed_at": now.isoformat()},
+            )
+            for pk, ext_id in gone
+        ),
+    )
+    return len(gone)
+
+
+@transaction.atomic
+def synced_mark_removed_ids(*, actor: Any, model: type[ExternalKeyed], external_source: str, ids: Iterable[str]) -> int:
+    """Mark exactly these objects removed (e.g. runs MLflow reports as deleted)."""
+    wanted = list(set(ids))
+    gone: list[tuple[int, str]] = []
+    for start in range(0, len(wanted), 500):
+        gone += list(
+            model.objects.filter(
+                external_source=external_source, removed_at__isnull=True, external_id__in=wanted[start : start + 500]
+            ).values_list("id", "external_id")
+        )
+    if not gone:
+        return 0
+    now = timezone.now()
+    model.objects.filter(pk__in=[pk for pk, _ in gone]).update(removed_at=now, updated_at=now)
+    name = model._meta.model_name
+    audit_record_many(
+        actor=actor,
+        events=(
+            PendingEvent(
+                action=f"{name}.removed",
+                target_type=name,
+                target_id=pk,
+                target_repr=ext,
+                after={"removed_at": now.isoformat()},
+            )
+            for pk, ext in gone
+        ),
+    )
+    return len(gone)
+
+
+@transaction.atomic
+def synced_run_links_replace(
+    *, run_ids: list[int], inputs: dict[int, list[tuple[int, str]]], features: dict[int, list[int]]
+) -> None:
+    """Replace the dataset inputs and features of these runs (their run rows carry the audit event)."""
+    if not run_ids:
+        return
+    RunInput.objects.filter(run_id__in=run_ids).delete()
+    RunInput.objects.bulk_create(
+        [RunInput(run_id=r, dataset_id=d, context=c) for r, pairs in inputs.items() for d, c in set(pairs)],
+        batch_size=500,
+    )
+    through = TrainingRun.features.through
+    through.objects.filter(trainingrun_id__in=run_ids).delete()
+    through.objects.bulk_create(
+        [through(trainingrun_id=r, feature_id=f) for r, fids in features.items() for f in set(fids)], batch_size=500
+    )
+
+
+@transaction.atomic
+def synced_aliases_apply(*, actor: Any, external_source: str, desired: dict[int, dict[str, int]]) -> UpsertCounts:
+    """Make the aliases of the source's models exactly `desired` ({model id: {alias: version id}})."""
+    counts = UpsertCounts()
+    current = {
+        (a.model_id, a.alias): a
+        for a in ModelAlias.objects.filter(model__external_source=external_source).select_related("version")
+    }
+    wanted = {(m, alias): v for m, aliases in desired.items() for alias, v in aliases.items()}
+    versions = {v.pk: v.version for v in ModelVersion.objects.filter(pk__in=set(wanted.values()))}
+    events, now = [], timezone.now()
+    to_create, to_update = [], []
+    for (model_id, alias), version_id in sorted(wanted.items()):
+        row = current.pop((model_id, alias), None)
+        if row is None:
+            to_create.append(ModelAlias(model_id=model_id, alias=alias, version_id=version_id))
+            counts.created += 1
+            events.append(
+                PendingEvent(
+                    "modelalias.assigned",
+                    "modelversion",
+                    version_id,
+                    f"{alias}",
+                    {"alias": alias, "version": None},
+                    {"alias": alias, "version": versions.get(version_id)},
+                )
+            )
+        elif row.version_id != version_id:
+            old = row.version.version
+            row.version_id, row.updated_at = version_id, now
+            to_update.append(row)
+            counts.updated += 1
+            events.append(
+                PendingEvent(
+                    "modelalias.assigned",
+                    "modelversion",
+                    version_id,
+                    f"{alias}",
+                    {"alias": alias, "version": old},
+                    {"alias": alias, "version": versions.get(version_id)},
+                )
+            )
+        else:
+            counts.unchanged += 1
+    stale = list(current.values())
+    for row in stale:
+        counts.removed += 1
+        events.append(
+            PendingEvent(
+                "modelalias.removed",
+                "modelversion",
+                row.version_id,
+                row.alias,
+                {"alias": row.alias, "version": row.version.version},
+                {"alias": row.alias, "version": None},
+            )
+        )
+    if stale:
+        ModelAlias.objects.filter(pk__in=[r.pk for r in stale]).delete()
+    ModelAlias.objects.bulk_create(to_create, batch_size=500)
+    ModelAlias.objects.bulk_update(to_update, ["version", "updated_at"], batch_size=500)
+    audit_record_many(actor=actor, events=events)
+    return counts
+
+
+def pipeline_runs_link_by_commit(*, commits: Iterable[str], actor: Any = "system") -> int:
+    """Link CI runs and tracked training runs that share a commit ("this model was trained by CI from this
+    commit"). Idempotent: only missing links are written, one audit event per pipeline run that gained any.
+
+    Commits compare exactly (full SHAs, case-insensitive). Called by the CI run service for each recorded
+    run, and by the MLflow sync for each page of training runs. Returns the number of links created.
+    """
+    wanted = sorted({c.strip().lower() for c in commits if c and c.strip()})
+    if not wanted:
+        return 0
+    with transaction.atomic():
+        return _link_by_commit(wanted, actor)
+
+
+def _link_by_commit(wanted: list[str], actor: Any) -> int:
+    from mlgov.inventory.models import PipelineRun  # kept local: these functions were appended to the module
+
+    links = TrainingRun.pipeline_runs.through
+    created: dict[int, list[int]] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        runs_by_commit: dict[str, list[int]] = {}
+        for pk, commit in TrainingRun.objects.filter(git_commit__in=chunk, removed_at__isnull=True).values_list(
+            "id", "git_commit"
+        ):
+            runs_by_commit.setdefault(commit.lower(), []).append(pk)
+        if not runs_by_commit:
+            continue
+        pipeline_runs = list(
+            PipelineRun.objects.filter(commit_sha__in=list(runs_by_commit), removed_at__isnull=True).values_list(
+                "id", "commit_sha"
+            )
+        )
+        if not pipeline_runs:
+            continue
+        existing = set(
+            links.objects.filter(pipelinerun_id__in=[pk for pk, _ in pipeline_runs]).values_list(
+                "pipelinerun_id", "trainingrun_id"
+            )
+        )
+        for pipeline_run_id, commit in pipeline_runs:
+            for training_run_id in runs_by_commit.get(commit.lower(), []):
+                if (pipeline_run_id, training_run_id) not in existing:
+                    created.setdefault(pipeline_run_id, []).append(training_run_id)
+    rows = [links(pipelinerun_id=p, trainingrun_id=t) for p, ts in created.items() for t in ts]
+    if not rows:
+        return 0
+    links.objects.bulk_create(rows, batch_size=500, ignore_conflicts=True)
+    audit_record_many(
+        actor=actor,
+        events=(
+            PendingEvent(
+                action="pipelinerun.training_runs_linked",
+                target_type="pipelinerun",
+                target_id=pipeline_run_id,
+                after={"training_runs": sorted(training_run_ids)},
+            )
+            for pipeline_run_id, training_run_ids in sorted(created.items())
+        ),
+    )
+    return len(rows)
