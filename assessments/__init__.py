@@ -1,0 +1,1 @@
+"""Maturity assessment: rubrics as data, evidence, the scoring engine, scorecards, attestations and waivers."""

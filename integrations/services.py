@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from integrations.choices import SyncMode, SyncStatus
+from integrations.hooks import SyncSucceeded, sync_succeeded
 from integrations.models import MlflowConnection, SyncRun
 from mlgov.audit.services import audit_record, snapshot
 from mlgov.errors import Conflict, ValidationFailed
@@ -166,6 +167,9 @@ def sync_run_finish(*, sync_run: SyncRun, status: str, counts: dict[str, Any], e
         source="sync",
         after={"target": sync_run.target, "counts": counts, "errors": errors[:5]},
     )
+    if status == SyncStatus.SUCCEEDED:
+        event = SyncSucceeded(sync_run_id=sync_run.pk, target=sync_run.target, kind=sync_run.kind)
+        transaction.on_commit(lambda: sync_succeeded(event))
     return sync_run
 
 

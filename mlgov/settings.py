@@ -61,6 +61,8 @@ INSTALLED_APPS = [
     "mlgov.accounts",
     "mlgov.inventory",
     "integrations",
+    "assessments",
+    "mlgov.governance",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,1 @@
+"""Model governance: promotion policies, requests, reviews, alias history and drift findings."""
