@@ -40,3 +40,20 @@ def sync_succeeded(event: SyncSucceeded) -> None:
             callback(event)
         except Exception:
             logger.exception("after-sync callback %r failed for %s", callback, event)
+
+
+# --- demo steps: `manage.py seed_demo` runs these after it has seeded and synced the demo sources ---
+
+DemoStep = Callable[[], str]
+_demo_steps: list[tuple[str, DemoStep]] = []
+
+
+def register_demo_step(label: str, step: DemoStep) -> None:
+    """Add a step to `seed_demo` (e.g. "score every project"). It must be idempotent; it returns one
+    line for the command to print. Steps run in registration order, i.e. the order of INSTALLED_APPS."""
+    if all(existing != label for existing, _ in _demo_steps):
+        _demo_steps.append((label, step))
+
+
+def demo_steps() -> list[tuple[str, DemoStep]]:
+    return list(_demo_steps)

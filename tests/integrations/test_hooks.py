@@ -43,3 +43,14 @@ def test_a_failing_callback_does_not_stop_the_others(monkeypatch, caplog):
     hooks.sync_succeeded(hooks.SyncSucceeded(sync_run_id=7, target="git:x", kind="git"))
     assert seen == [7]
     assert "after-sync callback" in caplog.text
+
+
+def test_demo_steps_register_once_in_order(monkeypatch):
+    monkeypatch.setattr(hooks, "_demo_steps", [])
+    hooks.register_demo_step("score", lambda: "scored 3 projects")
+    hooks.register_demo_step("promote", lambda: "2 promotions")
+    hooks.register_demo_step("score", lambda: "again")
+    assert [(label, step()) for label, step in hooks.demo_steps()] == [
+        ("score", "scored 3 projects"),
+        ("promote", "2 promotions"),
+    ]

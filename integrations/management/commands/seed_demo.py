@@ -111,6 +111,15 @@ class Command(BaseCommand):
         for warning in run.errors:
             self.stdout.write(self.style.WARNING(f"  {warning['level']}: {warning['message']}"))
 
+        # Steps the apps above integrations registered (scoring, promotions...): integrations/hooks.py.
+        from integrations.hooks import demo_steps
+
+        for label, step in demo_steps():
+            with acting(source="cli"):
+                line = step()
+            lap(label)
+            self.stdout.write(f"{label}: {line}")
+
         legacy = legacy_fake_models()
         if legacy:
             self.stdout.write(
