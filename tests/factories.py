@@ -181,3 +181,17 @@ class TrainingRunFactory(factory.django.DjangoModelFactory):
     started_at = factory.LazyFunction(timezone.now)
     external_source = "mlflow:test"
     external_id = factory.Sequence(lambda n: f"{n:032x}")
+
+
+# --- governance ---
+
+
+class PromotionPolicyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "governance.PromotionPolicy"
+
+    name = factory.Sequence(lambda n: f"policy-{n}")
+    target = "production"
+    approvals_required = 2
+    independence = "strict"
+    max_age_hours = 168
