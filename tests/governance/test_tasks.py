@@ -88,9 +88,9 @@ def _approved(org) -> PromotionRequest:  # noqa: F811
 
 
 def test_the_apply_task_is_retried_with_backoff_while_mlflow_is_unreachable(
-    org,
+    org,  # noqa: F811
     worker,
-    monkeypatch,  # noqa: F811
+    monkeypatch,
 ):
     monkeypatch.setattr(tasks, "BACKOFF_BASE_SECONDS", 0.3)
     monkeypatch.setattr(tasks, "BACKOFF_CAP_SECONDS", 0.6)
@@ -138,9 +138,9 @@ def test_a_second_delivery_of_the_apply_task_changes_nothing(org, worker):  # no
 
 
 def test_a_webhook_is_retried_after_a_server_error_with_the_same_delivery_id(
-    org,
+    org,  # noqa: F811
     worker,
-    monkeypatch,  # noqa: F811
+    monkeypatch,
 ):
     monkeypatch.setattr(tasks, "BACKOFF_BASE_SECONDS", 0.2)
     monkeypatch.setattr(tasks, "BACKOFF_CAP_SECONDS", 0.4)
