@@ -79,6 +79,7 @@ def parse_policies(data: object, context: ConfigContext) -> tuple[tuple[PolicySp
         unknown = sorted(set(item) - set(_KEYS))
         if unknown:
             problems.append(f"{path}: unknown key(s) {', '.join(map(str, unknown))}")
+        typed = len(problems)
         for key, (kind, required) in _KEYS.items():
             if key not in item:
                 if required:
@@ -87,8 +88,8 @@ def parse_policies(data: object, context: ConfigContext) -> tuple[tuple[PolicySp
             value = item[key]
             if (isinstance(value, bool) and kind in (int, (int, type(None)))) or not isinstance(value, kind):
                 problems.append(f"{path}.{key}: must be {getattr(kind, '__name__', 'an integer or null')}")
-        if len(problems) > before:
-            continue
+        if len(problems) > typed:
+            continue  # the values checked below are not of the right types
         for key in ("team", "approver_team"):
             if key in item and item[key] not in known_teams:
                 problems.append(f"{path}.{key}: unknown team {item[key]!r}")

@@ -133,8 +133,8 @@ def seed_promotions() -> str:
                 comment="v3 supersedes it and v2 records no dataset inputs.",
             )
 
-    # The drift check runs after every sync (and the applies above asked for one); run it on the latest
-    # demo sync too, so a first seed shows pd-logit's production alias as set outside mlgov.
+    # The drift check runs after every sync; run it on the latest demo sync too, so that a first seed shows
+    # pd-logit's production alias as set outside mlgov.
     last = SyncRun.objects.filter(target=SOURCE, status="succeeded").order_by("-id").first()
     if last is not None:
         services.drift_check(sync_run_id=last.pk)
