@@ -35,7 +35,7 @@ def pending(transactional_db, mlflow_server, unique):  # noqa: F811
     model = RegisteredModel.objects.get(external_source=connection.external_source, name=seeded.models[0])
     version = ModelVersion.objects.get(model=model, version="2")
     requester = factories.MembershipFactory(team=team, user__username="fatima").user
-    reviewer = factories.UserFactory(username="rui", groups=["reviewers"])
+    factories.UserFactory(username="rui", groups=["reviewers"])
     PromotionPolicy.objects.create(
         name="production", target="production", approvals_required=1, metric_gate="metrics.auc >= 0.8"
     )
