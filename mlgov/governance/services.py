@@ -296,9 +296,8 @@ def _expire_if_due(request: PromotionRequest) -> None:
         request.refresh_from_db(fields=["state"])
 
 
-def _counted_approvals(request: PromotionRequest, policy: policies.Policy) -> int:
+def _counted_approvals(request: PromotionRequest, policy: policies.Policy, authorship: policies.Authorship) -> int:
     """Approvals by distinct reviewers who are still eligible now (roles can change between approvals)."""
-    authorship = selectors.authorship_for(request=request)
     reviews = Review.objects.filter(request=request, decision=Decision.APPROVE).select_related("reviewer")
     return sum(
         1 for r in reviews if not policies.approval_refusals(policy, authorship, selectors.person_for(r.reviewer))
@@ -319,9 +318,8 @@ def promotion_approve(*, request: PromotionRequest, reviewer: Any, comment: str 
         if Review.objects.filter(request=req, reviewer_id=reviewer.pk).exists():
             raise Conflict("You have already reviewed this request.", code="already_reviewed")
         rules = req.policy.as_rules()
-        refusals = policies.approval_refusals(
-            rules, selectors.authorship_for(request=req), selectors.person_for(reviewer)
-        )
+        authorship = selectors.authorship_for(request=req)
+        refusals = policies.approval_refusals(rules, authorship, selectors.person_for(reviewer))
         if refusals:
             raise PermissionDenied(
                 "You may not approve this request: " + "; ".join(refusals) + ".",
@@ -346,7 +344,7 @@ def promotion_approve(*, request: PromotionRequest, reviewer: Any, comment: str 
             raise Conflict("You have already reviewed this request.", code="already_reviewed") from exc
         _gate_snapshot(req, results, now)
         req.approvals_required = rules.approvals_required
-        req.approvals = _counted_approvals(req, rules)
+        req.approvals = _counted_approvals(req, rules, authorship)
         final = req.approvals >= req.approvals_required
         audit_record(
             actor=reviewer,

@@ -403,6 +403,7 @@ def test_the_promotion_list_costs_a_fixed_number_of_queries(as_, world, django_a
         create(as_, world, version=n)
     with django_assert_max_num_queries(6) as few:
         assert len(client.get(PROMOTIONS).json()["results"]) == 4
+    few_n = len(few.captured_queries)
     for n in range(5, 15):
         extra = factories.ModelVersionFactory(model=world.model, version=str(n))
         PromotionRequest.objects.create(
@@ -413,7 +414,7 @@ def test_the_promotion_list_costs_a_fixed_number_of_queries(as_, world, django_a
             requested_by=world.u("requester"),
             justification="x",
         )
-    with django_assert_max_num_queries(len(few.captured_queries)):
+    with django_assert_max_num_queries(few_n):
         assert len(client.get(PROMOTIONS).json()["results"]) == 14
 
 
@@ -555,3 +556,32 @@ def test_the_schema_documents_the_promotion_endpoints(client, world):
         "/api/v1/drift-findings/",
     ):
         assert path in schema["paths"], sorted(p for p in schema["paths"] if "promot" in p or "alias" in p)
+
+
+def test_approve_and_gate_cost_a_fixed_number_of_queries(as_, world, django_assert_max_num_queries):
+    """However many requests are open and reviews recorded, an approval and a gate answer cost the same."""
+    first = create(as_, world, version="2").json()["id"]
+    rui, gate = as_("rui"), f"{PROMOTIONS}/gate?model={world.model.pk}&version=2&target=production"
+    rui.get(PROMOTIONS)  # the token's last-used time is written once a minute: warm it
+    with django_assert_max_num_queries(16) as gate_queries:
+        assert rui.get(gate).status_code == 200
+    gate_n = len(gate_queries.captured_queries)  # counted now: the connection keeps a bounded query log
+    with django_assert_max_num_queries(34) as approve_queries:
+        assert rui.post(f"{PROMOTIONS}/{first}/approve", {}).status_code == 200
+    approve_n = len(approve_queries.captured_queries)
+    for n in range(5, 30):
+        v = factories.ModelVersionFactory(model=world.model, version=str(n), training_run=world.runs["2"])
+        r = PromotionRequest.objects.create(
+            model=world.model,
+            version=v,
+            target="production",
+            policy=world.policy,
+            requested_by=world.u("requester"),
+            justification="x",
+        )
+        Review.objects.create(request=r, reviewer=world.u("raj"), decision="approve")
+    second = create(as_, world, version="1").json()["id"]
+    with django_assert_max_num_queries(gate_n):
+        assert rui.get(gate).status_code == 200
+    with django_assert_max_num_queries(approve_n):
+        assert rui.post(f"{PROMOTIONS}/{second}/approve", {}).status_code == 200
