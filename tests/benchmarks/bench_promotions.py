@@ -20,7 +20,8 @@ What runs, in process, on DATABASE_URL (SQLite file by default, see conftest.py;
 Every timed response is checked (status, state, allowed). Timings are printed, not asserted.
 
     make bench BENCH_ARGS=tests/benchmarks/bench_promotions.py
-    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/mlgov_bench make bench BENCH_ARGS=tests/benchmarks/bench_promotions.py
+    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/mlgov_bench \
+        make bench BENCH_ARGS=tests/benchmarks/bench_promotions.py
 
 Results are recorded in docs/performance.md ("Promotions").
 """
@@ -318,6 +319,7 @@ def bench(django_db_setup: None, django_db_blocker: Any) -> Iterator[Bench]:
         _analyze()
         open_requests = PromotionRequest.objects.filter(model__external_source=SOURCE, state="pending").count()
         assert open_requests == MODELS * VERSIONS  # 10,000
+        n_versions = ModelVersion.objects.filter(external_source=SOURCE).count()
         clients = {}
         for username, user in seeded["people"].items():
             _, raw = api_token_create(actor=user, user=user, name="bench", scope="write")
@@ -335,8 +337,7 @@ def bench(django_db_setup: None, django_db_blocker: Any) -> Iterator[Bench]:
             f"backend   {_backend()}\n"
             f"machine   {os.cpu_count()} CPUs, load average {_load()}, Python {platform.python_version()}, "
             f"Django {django.get_version()}\n"
-            f"seeded    {open_requests:,} open requests over {ModelVersion.objects.filter(external_source=SOURCE).count():,} "
-            "versions "
+            f"seeded    {open_requests:,} open requests over {n_versions:,} versions "
             f"({seed_s:.1f} s); policy gates {', '.join(seeded['policy'].as_rules().gates)}\n"
             f"measure   {WARMUP} warm-up + {SAMPLES} timed requests per case; targets: approve p50 < "
             f"{TARGET_APPROVE_MS:.0f} ms, gate p50 < {TARGET_GATE_MS:.0f} ms",
@@ -381,7 +382,7 @@ def _time(case: str, target: float, call: Callable[[int], Any], check: Callable[
 
 
 def _print_table() -> None:
-    print(f"\n| Case | p50 | p95 | max | CPU p50 | queries | p50 / target |\n|---|---|---|---|---|---|---|")
+    print("\n| Case | p50 | p95 | max | CPU p50 | queries | p50 / target |\n|---|---|---|---|---|---|---|")
     for r in RESULTS:
         print(
             f"| {r['case']} | {r['p50']:.1f} ms | {r['p95']:.1f} ms | {r['max']:.1f} ms | {r['cpu']:.1f} ms | "
