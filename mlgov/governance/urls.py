@@ -1,6 +1,6 @@
 """Governance routes: API viewsets (registered on the project router in mlgov/urls.py) and pages."""
 
-from django.urls import path
+from django.urls import path, re_path
 
 from mlgov.governance import api, views
 
@@ -13,8 +13,8 @@ api_routes = [
 ]
 
 api_patterns = [
-    path("models/<int:pk>/alias-history", api.AliasHistoryView.as_view(), name="model-alias-history"),
-    path("models/<int:pk>/alias-history/", api.AliasHistoryView.as_view()),
+    # With or without the trailing slash, like the router's routes.
+    re_path(r"^models/(?P<pk>[0-9]+)/alias-history/?$", api.AliasHistoryView.as_view(), name="model-alias-history"),
 ]
 
 urlpatterns = [

@@ -552,7 +552,7 @@ def test_the_schema_documents_the_promotion_endpoints(client, world):
         "/api/v1/promotions/{id}/retry/",
         "/api/v1/promotions/gate/",
         "/api/v1/promotion-policies/",
-        "/api/v1/models/{id}/alias-history",
+        "/api/v1/models/{id}/alias-history/",
         "/api/v1/drift-findings/",
     ):
         assert path in schema["paths"], sorted(p for p in schema["paths"] if "promot" in p or "alias" in p)
