@@ -71,9 +71,9 @@ class PromotionViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     ordering = "-id"
 
     def get_queryset(self):
-        if self.action == "list":
-            return selectors.promotion_list(user=self.request.user)
-        return selectors.promotion_detail(user=self.request.user)
+        if self.action == "retrieve":
+            return selectors.promotion_detail(user=self.request.user)
+        return selectors.promotion_list(user=self.request.user)  # list, and the actions (they answer via _done)
 
     def get_serializer_class(self):
         return s.PromotionSerializer if self.action == "list" else s.PromotionDetailSerializer

@@ -7,7 +7,7 @@ import django_filters
 from mlgov.governance.choices import AliasSource, DeliveryStatus, DriftStatus, Independence
 from mlgov.governance.choices import PromotionState as State
 from mlgov.governance.models import AliasChange, DriftFinding, OutboundDelivery, PromotionPolicy, PromotionRequest
-from mlgov.governance.selectors import review_queue
+from mlgov.governance.selectors import actionable, review_queue
 
 
 class PromotionPolicyFilterSet(django_filters.FilterSet):
@@ -45,8 +45,9 @@ class PromotionFilterSet(django_filters.FilterSet):
         return qs.filter(requested_by_id=user.pk) if value else qs.exclude(requested_by_id=user.pk)
 
     def filter_actionable(self, qs, name, value):
-        queue = review_queue(user=self.request.user).values("pk")
-        return qs.filter(pk__in=queue) if value else qs.exclude(pk__in=queue)
+        if value:
+            return actionable(qs, user=self.request.user)
+        return qs.exclude(pk__in=review_queue(user=self.request.user).values("pk"))
 
 
 class AliasHistoryFilterSet(django_filters.FilterSet):

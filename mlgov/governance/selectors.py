@@ -74,6 +74,26 @@ def policy_targets() -> list[str]:
 # --- people ---
 
 
+def people_for(users: list[Any]) -> list[policies.Person]:
+    """Several users' rule views in two queries (their groups and their memberships), caching both on the
+    user objects as the accounts selectors do."""
+    from django.contrib.auth.models import Group
+
+    from mlgov.accounts.models import Membership
+
+    ids = [u.pk for u in users]
+    groups: dict[int, set[str]] = {pk: set() for pk in ids}
+    for user_id, name in Group.objects.filter(user__in=ids).values_list("user", "name"):
+        groups[user_id].add(name)
+    roles: dict[int, dict[int, str]] = {pk: {} for pk in ids}
+    for user_id, team_id, role in Membership.objects.filter(user_id__in=ids).values_list("user_id", "team_id", "role"):
+        roles[user_id][team_id] = role
+    for user in users:
+        user._mlgov_groups = frozenset(groups[user.pk])
+        user._mlgov_team_roles = roles[user.pk]
+    return [person_for(u) for u in users]
+
+
 def person_for(user: Any) -> policies.Person:
     """The rules' view of a user: groups and teams come from the accounts selectors (cached per request)."""
     return policies.Person(
@@ -100,9 +120,11 @@ def _metrics_of(version: ModelVersion) -> dict[str, Any]:
     return {**(version.metrics or {}), **((run.metrics if run else None) or {})}
 
 
-def candidate_for(*, version: ModelVersion, target: str) -> policies.Candidate:
-    """The evidence the gates read, in five queries: version and run, datasets, CI runs, maturity, holder."""
-    version = _version_for_evidence(version.pk)
+def candidate_for(*, version: ModelVersion, target: str, loaded: bool = False) -> policies.Candidate:
+    """The evidence the gates read, in at most five queries: version and run (unless `loaded`: the caller
+    fetched the version with its model, project and training run), datasets, CI runs, maturity, holder."""
+    if not loaded:
+        version = _version_for_evidence(version.pk)
     run = version.training_run
     datasets: tuple[policies.DatasetInput, ...] = ()
     if run is not None:
@@ -163,9 +185,10 @@ def waivers_for(request: PromotionRequest) -> dict[str, str]:
     }
 
 
-def gates_for(*, request: PromotionRequest) -> tuple[policies.GateResult, ...]:
-    """The request's gates evaluated now, against its policy and its waivers."""
-    candidate = candidate_for(version=request.version, target=request.target)
+def gates_for(*, request: PromotionRequest, loaded: bool = False) -> tuple[policies.GateResult, ...]:
+    """The request's gates evaluated now, against its policy and its waivers. `loaded`: the request was
+    fetched with its version's model, project and training run."""
+    candidate = candidate_for(version=request.version, target=request.target, loaded=loaded)
     return policies.evaluate_gates(request.policy.as_rules(), candidate, waivers_for(request))
 
 
@@ -214,10 +237,17 @@ def promotion_detail(*, user: Any) -> QuerySet[PromotionRequest]:
 
 
 def review_queue(*, user: Any) -> QuerySet[PromotionRequest]:
-    """The pending requests `user` may act on: a reviewer in the approver team (if the policy names one),
-    not the requester, not the source run's author, and not having reviewed it yet. The committers rule
-    is checked on the request page and at approval (it needs the repositories' activity)."""
-    qs = promotion_list(user=user).filter(state=State.PENDING)
+    """The pending requests `user` may act on (see `actionable`)."""
+    return actionable(promotion_list(user=user), user=user)
+
+
+def actionable(qs: QuerySet[PromotionRequest], *, user: Any) -> QuerySet[PromotionRequest]:
+    """Narrow `qs` to the pending requests `user` may act on: a reviewer in the approver team (if the policy
+    names one), not the requester, not the source run's author, and not having reviewed it yet. The
+    committers rule is checked on the request page and at approval (it needs the repositories' activity).
+    Applied to the caller's queryset directly (not as an IN subquery), so the database can walk the id
+    index and stop at the page."""
+    qs = qs.filter(state=State.PENDING)
     if REVIEWERS not in user_group_names(user) or getattr(user, "is_service_account", False) or not user.is_active:
         return qs.none()
     person = person_for(user)

@@ -281,7 +281,13 @@ def _locked(request: PromotionRequest) -> PromotionRequest:
     try:
         return (
             PromotionRequest.objects.select_for_update(of=("self",))
-            .select_related("model__project__team", "version__training_run", "policy__approver_team", "requested_by")
+            .select_related(
+                "model__project__team",
+                "version__training_run",
+                "version__model",
+                "policy__approver_team",
+                "requested_by",
+            )
             .get(pk=request.pk)
         )
     except PromotionRequest.DoesNotExist:
@@ -298,10 +304,10 @@ def _expire_if_due(request: PromotionRequest) -> None:
 
 def _counted_approvals(request: PromotionRequest, policy: policies.Policy, authorship: policies.Authorship) -> int:
     """Approvals by distinct reviewers who are still eligible now (roles can change between approvals)."""
-    reviews = Review.objects.filter(request=request, decision=Decision.APPROVE).select_related("reviewer")
-    return sum(
-        1 for r in reviews if not policies.approval_refusals(policy, authorship, selectors.person_for(r.reviewer))
-    )
+    reviewers = [
+        r.reviewer for r in Review.objects.filter(request=request, decision=Decision.APPROVE).select_related("reviewer")
+    ]
+    return sum(1 for p in selectors.people_for(reviewers) if not policies.approval_refusals(policy, authorship, p))
 
 
 def promotion_approve(*, request: PromotionRequest, reviewer: Any, comment: str = "") -> PromotionRequest:
@@ -327,7 +333,7 @@ def promotion_approve(*, request: PromotionRequest, reviewer: Any, comment: str 
                 code="not_eligible",
             )
         now = _now()
-        results = selectors.gates_for(request=req)
+        results = selectors.gates_for(request=req, loaded=True)
         blocking = policies.blocking_gates(results)
         if blocking:
             raise Conflict(
