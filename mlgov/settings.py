@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -252,6 +253,23 @@ MLGOV_CI_HTTP_TIMEOUT_SECONDS = env_int("MLGOV_CI_HTTP_TIMEOUT_SECONDS", 20)
 MLGOV_GIT_CACHE_DIR = Path(os.environ.get("MLGOV_GIT_CACHE_DIR") or BASE_DIR / "var" / "git-cache")
 # A git fetch that takes longer than this is killed (and retried like an unreachable remote).
 MLGOV_GIT_TIMEOUT_SECONDS = env_int("MLGOV_GIT_TIMEOUT_SECONDS", 600)
+
+# --- maturity assessment (docs/configuration.md "Maturity assessment") ---
+# The rubric projects are scored against (a file assessments/rubrics/<id>.yaml).
+MLGOV_RUBRIC = os.environ.get("MLGOV_RUBRIC", "azure-mlops")
+# Attestations expire after this many days (a rubric criterion or an attestation rule may shorten it).
+MLGOV_ATTESTATION_DAYS = env_int("MLGOV_ATTESTATION_DAYS", 180)
+# A waiver may last at most this many days.
+MLGOV_WAIVER_MAX_DAYS = env_int("MLGOV_WAIVER_MAX_DAYS", 365)
+# Evidence observed longer ago than this no longer meets a criterion (it shows as stale), unless the
+# criterion sets its own `fresh_days`.
+MLGOV_EVIDENCE_FRESH_DAYS = env_int("MLGOV_EVIDENCE_FRESH_DAYS", 180)
+# The nightly scoring of every project runs at this hour (UTC, Celery beat).
+MLGOV_SCORING_NIGHTLY_HOUR = env_int("MLGOV_SCORING_NIGHTLY_HOUR", 2)
+CELERY_BEAT_SCHEDULE["score-nightly"] = {
+    "task": "assessments.score_nightly",
+    "schedule": crontab(hour=MLGOV_SCORING_NIGHTLY_HOUR, minute=30),
+}
 
 LOGGING = {
     "version": 1,
