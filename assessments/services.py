@@ -252,12 +252,13 @@ def scoring_run_execute(*, scoring_run_id: int, final_attempt: bool = True) -> S
         run.status, run.finished_at = ScoringStatus.SUCCEEDED, timezone.now()
         run.counts, run.timings, run.progress = counts, timings, {"phase": "done", "projects": counts["projects"]}
         run.save(update_fields=["status", "finished_at", "counts", "timings", "progress"])
-        audit_record(
-            actor=run.triggered_by or "system",
-            action="scoring.run_finished",
-            target=run,
-            after={"status": run.status, "trigger": run.trigger, "rubric": run.rubric_id, "counts": counts},
-        )
+        if counts["snapshots"]:  # a run that changed nothing writes nothing to the audit trail
+            audit_record(
+                actor=run.triggered_by or "system",
+                action="scoring.run_finished",
+                target=run,
+                after={"status": run.status, "trigger": run.trigger, "rubric": run.rubric_id, "counts": counts},
+            )
     return run
 
 

@@ -420,7 +420,8 @@ def test_eager_request_runs_the_sync_in_process_on_commit(
         run = mlflow_sync_request(connection=conn, triggered_by="test")
         assert SyncRun.objects.get(pk=run.pk).status == "queued"  # nothing runs before the commit
         assert not RegisteredModel.objects.filter(external_source=conn.external_source).exists()
-    assert len(callbacks) == 2  # the task, on the request's commit; the after-sync hook, on the sync's
+    # the task, on the request's commit; the after-sync hook, on the sync's; the scoring task that hook queues
+    assert len(callbacks) == 3
     run.refresh_from_db()
     assert run.status == "succeeded", run.errors
     assert run.attempts == 1
