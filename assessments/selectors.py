@@ -8,12 +8,25 @@ the organisation's rubric (`MLGOV_RUBRIC`). Projects never assessed are absent /
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import date, datetime
 from typing import Any
 
 from django.conf import settings
 from django.db.models import QuerySet
+from django.utils import timezone
 
-from assessments.models import Assessment
+from assessments.models import Assessment, Attestation, MaturityGoal, ScoringRun, Waiver
+from assessments.rollups import (
+    GoalProgress,
+    ProjectRow,
+    goal_progress,
+    level_counts,
+    mean_level,
+    team_dimension_means,
+    trend,
+)
+from assessments.rubric import Rubric
+from mlgov.inventory.models import Project
 
 
 def default_rubric_id() -> str:
@@ -62,3 +75,100 @@ def project_history(*, project_id: int, rubric_id: str | None = None) -> QuerySe
         .defer("scorecard")
         .order_by("-computed_at", "-id")
     )
+
+
+# --- pages and rollups ---
+
+
+def scoring_run_list(*, user: Any) -> QuerySet[ScoringRun]:
+    return ScoringRun.objects.all()
+
+
+def attestation_list(*, user: Any) -> QuerySet[Attestation]:
+    return Attestation.objects.select_related("project__team")
+
+
+def waiver_list(*, user: Any) -> QuerySet[Waiver]:
+    return Waiver.objects.select_related("project__team")
+
+
+def goal_list(*, user: Any) -> QuerySet[MaturityGoal]:
+    return MaturityGoal.objects.select_related("team")
+
+
+def project_rows(qs: QuerySet[Assessment]) -> list[ProjectRow]:
+    """Latest assessments (from `latest_assessments`, filtered) as rollup rows, in one query."""
+    fields = (
+        "project_id",
+        "project__slug",
+        "project__name",
+        "project__team__slug",
+        "project__team__name",
+        "project__risk_tier",
+        "project__lifecycle",
+        "level",
+        "dimensions",
+        "computed_at",
+    )
+    return [ProjectRow(*values) for values in qs.order_by("project__slug").values_list(*fields)]
+
+
+def level_history(*, latest: QuerySet[Assessment], rubric_id: str) -> list[tuple[int, datetime, int]]:
+    """(project id, computed at, level) of every snapshot of the projects in `latest`, in one query."""
+    return list(
+        Assessment.objects.filter(rubric_id=rubric_id, project_id__in=latest.values("project_id"))
+        .order_by()
+        .values_list("project_id", "computed_at", "level")
+    )
+
+
+def goals_progress(*, goals: Iterable[MaturityGoal], today: date) -> list[GoalProgress]:
+    """Each goal's progress: of the projects it covers (team, risk tier, lifecycle), how many have reached
+    its level. Two queries whatever the number of goals and projects."""
+    goals = list(goals)
+    if not goals:
+        return []
+    projects = list(Project.objects.values_list("id", "team_id", "risk_tier", "lifecycle"))
+    levels_by_rubric: dict[str, dict[int, int]] = {}
+    for rubric_id in sorted({g.rubric_id for g in goals}):
+        levels_by_rubric[rubric_id] = dict(
+            Assessment.objects.filter(is_latest=True, rubric_id=rubric_id).values_list("project_id", "level")
+        )
+    out = []
+    for g in goals:
+        covered = [
+            pid
+            for pid, team_id, tier, lifecycle in projects
+            if (g.team_id is None or team_id == g.team_id)
+            and (g.risk_tier is None or tier == g.risk_tier)
+            and (not g.lifecycle or lifecycle == g.lifecycle)
+        ]
+        out.append(
+            goal_progress(g.pk, g.name, g.target_level, g.due_date, covered, levels_by_rubric[g.rubric_id], today)
+        )
+    return out
+
+
+def team_maturity(*, team_id: int, rubric: Rubric, days: int = 180, now: datetime | None = None) -> dict[str, Any]:
+    """A team's rollup (projects, levels, mean, per-dimension means) and trend, in three queries."""
+    now = now or timezone.now()
+    latest = latest_assessments(user=None, rubric_id=rubric.id).filter(project__team_id=team_id)
+    rows = project_rows(latest)
+    total = Project.objects.filter(team_id=team_id).count()
+    dims = [d.id for d in rubric.dimensions]
+    means = team_dimension_means(rows, dims)
+    history = level_history(latest=latest, rubric_id=rubric.id)
+    return {
+        "rows": rows,
+        "projects": total,
+        "assessed": len(rows),
+        "levels": level_counts(rows, rubric.level_numbers),
+        "mean_level": mean_level(rows),
+        "dimensions": next(iter(means.values()), dict.fromkeys(dims)),
+        "trend": trend(history, end=now, days=days),
+    }
+
+
+def assessment_list(*, user: Any) -> QuerySet[Assessment]:
+    """Every snapshot, with its project (history)."""
+    return Assessment.objects.select_related("project__team")
