@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -74,7 +75,10 @@ class ProjectScorecardView(APIView):
     permission_classes = [IsOrgUser]
 
     @extend_schema(
-        parameters=[OpenApiParameter("rubric", str, description="a rubric id (default MLGOV_RUBRIC)")],
+        parameters=[
+            OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="the project's id"),
+            OpenApiParameter("rubric", str, description="a rubric id (default MLGOV_RUBRIC)"),
+        ],
         responses=serializers.ScorecardSerializer,
     )
     def get(self, request, pk):
@@ -98,7 +102,14 @@ class ProjectAssessView(APIView):
 
     permission_classes = [IsOrgUser]
 
-    @extend_schema(request=None, responses=serializers.ScorecardSerializer)
+    @extend_schema(
+        request=None,
+        parameters=[
+            OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="the project's id"),
+            OpenApiParameter("rubric", str, description="a rubric id (default MLGOV_RUBRIC)"),
+        ],
+        responses=serializers.ScorecardSerializer,
+    )
     def post(self, request, pk):
         project = _project(pk)
         rubric_id = _rubric_param(request)
@@ -119,6 +130,7 @@ class TeamMaturityView(APIView):
 
     @extend_schema(
         parameters=[
+            OpenApiParameter("slug", OpenApiTypes.STR, OpenApiParameter.PATH, description="the team's slug"),
             OpenApiParameter("rubric", str, description="a rubric id (default MLGOV_RUBRIC)"),
             OpenApiParameter("days", int, description="trend window in days (7-730, default 180)"),
         ],
@@ -359,23 +371,51 @@ class ScoringRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         return Response(serializers.ScoringRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 
-class RubricView(APIView):
-    """`GET /api/v1/rubrics` and `/api/v1/rubrics/<id>`: the rubrics mlgov scores against."""
+def _no_params(request) -> None:
+    if set(request.query_params) - {"format"}:
+        raise ValidationError({"unknown_parameters": sorted(set(request.query_params) - {"format"})})
+
+
+def _rubric_summary(rubric) -> dict:
+    return {
+        "id": rubric.id,
+        "version": rubric.version,
+        "name": rubric.name,
+        "source": rubric.source,
+        "default": rubric.id == settings.MLGOV_RUBRIC,
+        "levels": [{"level": lv.level, "name": lv.name, "summary": lv.summary} for lv in rubric.levels],
+    }
+
+
+class RubricListView(APIView):
+    """`GET /api/v1/rubrics`: the rubrics mlgov scores against (a short, fixed list: not paged)."""
 
     permission_classes = [IsOrgUser]
 
-    def get(self, request, rubric_id: str | None = None):
-        if set(request.query_params) - {"format"}:
-            raise ValidationError({"unknown_parameters": sorted(set(request.query_params) - {"format"})})
+    @extend_schema(operation_id="v1_rubrics_list", responses=OpenApiTypes.OBJECT)
+    def get(self, request):
+        _no_params(request)
+        return Response({"results": [_rubric_summary(r) for r in available_rubrics().values()]})
+
+
+class RubricView(APIView):
+    """`GET /api/v1/rubrics/<id>`: one rubric with its dimensions, levels and criteria."""
+
+    permission_classes = [IsOrgUser]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("rubric_id", OpenApiTypes.STR, OpenApiParameter.PATH)],
+        responses=OpenApiTypes.OBJECT,
+    )
+    def get(self, request, rubric_id: str):
+        _no_params(request)
         rubrics = available_rubrics()
-        if rubric_id is None:
-            return Response({"results": [self._summary(r) for r in rubrics.values()]})
         rubric = rubrics.get(rubric_id)
         if rubric is None:
             raise NotFound(f"No rubric {rubric_id!r}.", details={"available": list(rubrics)})
         return Response(
             {
-                **self._summary(rubric),
+                **_rubric_summary(rubric),
                 "dimensions": [
                     {
                         "id": d.id,
@@ -402,13 +442,3 @@ class RubricView(APIView):
                 ],
             }
         )
-
-    def _summary(self, rubric) -> dict:
-        return {
-            "id": rubric.id,
-            "version": rubric.version,
-            "name": rubric.name,
-            "source": rubric.source,
-            "default": rubric.id == settings.MLGOV_RUBRIC,
-            "levels": [{"level": lv.level, "name": lv.name, "summary": lv.summary} for lv in rubric.levels],
-        }

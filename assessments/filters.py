@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import django_filters
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 
 from assessments.choices import AttestationState, ScoringStatus, ScoringTrigger, WaiverState
 from assessments.models import Assessment, Attestation, MaturityGoal, ScoringRun, Waiver
@@ -46,6 +48,7 @@ class AssessmentFilterSet(django_filters.FilterSet):
         fields = []
 
 
+@extend_schema_field(OpenApiTypes.STR)
 class _StateFilter(django_filters.ChoiceFilter):
     """active | expired | revoked (and, for attestations, pending_verification is shown as active here:
     whether one needs verification depends on the rule, which the scorecard applies)."""

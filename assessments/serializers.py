@@ -189,6 +189,7 @@ class RevokeSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
 
+@extend_schema_field(OpenApiTypes.STR)
 class DateOrDateTimeField(serializers.Field):
     """`2027-03-31` (the end of that day) or an ISO 8601 date-time."""
 
@@ -258,6 +259,7 @@ class AttestationRuleSerializer(serializers.ModelSerializer):
         model = AttestationRule
         fields = ["id", "rubric", "criterion", "requires_verification", "validity_days", "updated_by", "updated_at"]
         read_only_fields = ["id", "updated_by", "updated_at"]
+        validators = []  # a POST sets the rule (upsert): attestation_rule_set owns uniqueness
 
 
 class GoalSerializer(serializers.ModelSerializer):

@@ -20,7 +20,7 @@ api_urlpatterns = [
     re_path(r"^projects/(?P<pk>[^/.]+)/scorecard/?$", api.ProjectScorecardView.as_view(), name="project-scorecard"),
     re_path(r"^projects/(?P<pk>[^/.]+)/assess/?$", api.ProjectAssessView.as_view(), name="project-assess"),
     re_path(r"^teams/(?P<slug>[^/.]+)/maturity/?$", api.TeamMaturityView.as_view(), name="team-maturity"),
-    re_path(r"^rubrics/?$", api.RubricView.as_view(), name="rubric-list"),
+    re_path(r"^rubrics/?$", api.RubricListView.as_view(), name="rubric-list"),
     re_path(r"^rubrics/(?P<rubric_id>[^/.]+)/?$", api.RubricView.as_view(), name="rubric-detail"),
 ]
 
