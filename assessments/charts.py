@@ -54,9 +54,8 @@ def level_distribution(
     layout = _layout(
         "Projects by maturity level, per team",
         barmode="stack",
-        xaxis={"title": {"text": "Team"}},
-        yaxis={"title": {"text": "Projects"}, "rangemode": "tozero", "dtick": 1 if teams else None},
-        legend={"orientation": "h", "y": -0.25},
+        yaxis={"title": {"text": "Projects"}, "rangemode": "tozero"},
+        legend={"title": {"text": "Level"}, "traceorder": "reversed"},
     )
     return _json(go.Figure(traces, layout))
 

@@ -32,7 +32,7 @@ class Move:
     slug: str
     name: str
     team_name: str
-    before: int | None
+    before: int
     after: int
 
 
@@ -137,20 +137,25 @@ def trend(
 def movers(
     rows: Iterable[ProjectRow], history: Iterable[tuple[int, datetime, int]], *, since: datetime
 ) -> tuple[list[Move], list[Move]]:
-    """Projects whose level now differs from their level at `since` (None when first scored since): up, down."""
+    """Projects whose level now differs from their level at `since` (or, for a project first scored since
+    then, from its first level): up, down. A project scored once is no mover."""
     series = _histories(history)
     up, down = [], []
     for row in rows:
         times, levels = series.get(row.project_id, ([], []))
         before = _level_at(times, levels, since)
-        if before == row.level or (before is None and not any(t > since for t in times)):
+        if before is None:  # first scored during the period: no move to show
+            before = levels[0] if times and levels[0] != row.level else None
+            if before is None:
+                continue
+        if before == row.level:
             continue
         move = Move(row.project_id, row.slug, row.name, row.team_name, before, row.level)
-        if before is None or row.level > before:
+        if row.level > before:
             up.append(move)
         else:
             down.append(move)
-    key = lambda m: (-(abs(m.after - (m.before or 0))), m.slug)  # noqa: E731
+    key = lambda m: (-abs(m.after - m.before), m.slug)  # noqa: E731
     return sorted(up, key=key), sorted(down, key=key)
 
 

@@ -48,7 +48,7 @@ def test_dashboard_with_filters_charts_and_export(client, manager, org):
     assert "/static/vendor/plotly/plotly.min.js" in html
     assert "Card fraud" in html
     assert "Email recs" in html
-    assert 'data-testid="moved-up"' in html  # first scored within the period: both moved "up" from new
+    assert 'data-testid="moved-up"' in html
     filtered = client.get("/maturity/", {"risk_tier": 1}).content.decode()
     assert "Card fraud" in filtered
     assert "Email recs" not in filtered.split("<h2>Scorecards</h2>")[1]
