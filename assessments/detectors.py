@@ -96,7 +96,8 @@ EVIDENCE_KINDS: dict[str, EvidenceKind] = {
         _k(
             "mlflow.run.recurring",
             "mlflow",
-            "Automated training recurs: the ISO weeks of the last 90 days that saw an automated run.",
+            "Automated training recurs: the weeks (7-day windows back from now) of the last 13 that saw an "
+            "automated run.",
             "source `mlflow:<connection>`; link: the newest automated run; count: weeks with an automated run",
         ),
         _k(

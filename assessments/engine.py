@@ -20,7 +20,6 @@ name absolute dates, never "3 days ago").
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -140,10 +139,34 @@ def _pick(items: Sequence[Any], state_of: Any, now: datetime) -> tuple[Any, str]
     return ranked[0]
 
 
+class _Index:
+    """The project's records by kind: all of them, and those within each freshness window (built once per
+    window, not once per criterion)."""
+
+    def __init__(self, records: Sequence[Evidence], now: datetime) -> None:
+        self.records, self.now = records, now
+        self.all = index_records(records)
+        self._fresh: dict[int, dict[str, list[Evidence]]] = {}
+        self._complete: dict[int, bool] = {}
+
+    def fresh(self, days: int) -> dict[str, list[Evidence]]:
+        index = self._fresh.get(days)
+        if index is None:
+            cutoff = self.now - timedelta(days=days)
+            kept = {kind: [r for r in items if r.observed_at >= cutoff] for kind, items in self.all.items()}
+            index = self._fresh[days] = {kind: items for kind, items in kept.items() if items}
+            self._complete[days] = sum(map(len, index.values())) == len(self.records)
+        return index
+
+    def all_fresh(self, days: int) -> bool:
+        """Whether every record is within the window (then nothing can be stale)."""
+        self.fresh(days)
+        return self._complete[days]
+
+
 def _criterion(
     criterion: Criterion,
-    by_kind_all: dict[str, list[Evidence]],
-    records: Sequence[Evidence],
+    index: _Index,
     attestations: Sequence[AttestationFact],
     waivers: Sequence[WaiverFact],
     now: datetime,
@@ -166,12 +189,11 @@ def _criterion(
     fresh_days = criterion.fresh_days or default_fresh_days
     if criterion.detectable:
         detector = DETECTORS[criterion.detector]  # type: ignore[index]
-        cutoff = now - timedelta(days=fresh_days)
-        fresh = index_records(r for r in records if r.observed_at >= cutoff)
-        detection = detect(detector, fresh)
+        detection = detect(detector, index.fresh(fresh_days))
         if detection.met:
             return CriterionResult(**base, status=MET, reason=detection.reason, evidence=detection.evidence, **extras)
-        stale = detect(detector, by_kind_all)
+        if not index.all_fresh(fresh_days):
+            stale = detect(detector, index.all)
 
     notes = []
     if a_state == ACTIVE:
@@ -216,8 +238,7 @@ def score(
     """Score one project against a rubric at time `now` (timezone-aware)."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    records = evidence.records
-    by_kind_all = index_records(records)
+    index = _Index(evidence.records, now)
     attestations: dict[str, list[AttestationFact]] = {}
     for a in evidence.attestations:
         attestations.setdefault(a.criterion_id, []).append(a)
@@ -234,8 +255,7 @@ def score(
             for criterion in dim_level.criteria:
                 result = _criterion(
                     criterion,
-                    by_kind_all,
-                    records,
+                    index,
                     attestations.get(criterion.id, ()),
                     waivers.get(criterion.id, ()),
                     now,
@@ -329,7 +349,7 @@ def criterion_to_dict(c: CriterionResult, *, evidence_limit: int = 5) -> dict[st
         "detector": c.detector,
         "status": c.status,
         "reason": c.reason,
-        "guidance": c.guidance,
+        # The guidance is the rubric's (by criterion id and rubric version): stored with the next steps only.
         "evidence": [evidence_to_dict(r) for r in c.evidence[:evidence_limit]],
         "evidence_total": len(c.evidence),
         "attestation": _attestation_dict(c.attestation, c.attestation_state),
@@ -373,20 +393,21 @@ def scorecard_to_dict(card: Scorecard, *, rubric_name: str = "", evidence_limit:
     }
 
 
-def fingerprint(card_dict: dict[str, Any]) -> str:
-    """A digest of a stored scorecard without its times: when it was computed, and when each piece of evidence
-    was last observed (a current fact such as "the team has a maintainer" is observed at every run; a new
-    observation that changes anything changes its link, count or summary too)."""
-    body = {k: v for k, v in card_dict.items() if k != "computed_at"}
-    body["dimensions"] = [
-        {
-            **d,
-            "criteria": [
-                {**c, "evidence": [{k: v for k, v in e.items() if k != "observed_at"} for e in c["evidence"]]}
-                for c in d["criteria"]
-            ],
-        }
-        for d in card_dict.get("dimensions", [])
-    ]
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha1(canonical.encode(), usedforsecurity=False).hexdigest()
+def fingerprint(card: Scorecard, *, evidence_limit: int = 5) -> str:
+    """A digest of what a stored scorecard says (`scorecard_to_dict`), without its times: when it was
+    computed, and when each piece of evidence was last observed (a current fact such as "the team has a
+    maintainer" is observed at every run; a new observation that changes anything changes its link, count or
+    summary too). Built from the Scorecard directly, so an unchanged project costs no dict and no JSON."""
+    parts: list[str] = [card.rubric_id, card.rubric_version, str(card.level), str(card.target_level)]
+    for d in card.dimensions:
+        parts.append(f"{d.id}={d.level}")
+        for c in d.criteria:
+            parts += [c.id, c.status, c.reason, str(len(c.evidence))]
+            for r in c.evidence[:evidence_limit]:
+                parts += [r.kind, r.source, r.link, str(r.count), r.summary]
+            for fact, state in ((c.attestation, c.attestation_state), (c.waiver, c.waiver_state)):
+                if fact is not None:
+                    parts += [type(fact).__name__, str(fact.id), state, fact.expires_at.isoformat()]
+    for step in card.next_steps:
+        parts += [step.criterion_id, step.status]
+    return hashlib.sha1("\x1f".join(parts).encode(), usedforsecurity=False).hexdigest()

@@ -17,14 +17,15 @@ from __future__ import annotations
 import operator
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
-from functools import reduce
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache, reduce
 from typing import Any
 from urllib.parse import quote
 
 from django.conf import settings
-from django.db.models import Count, Max, Min, Q, QuerySet
-from django.db.models.functions import Coalesce, TruncWeek
+from django.db.models import CharField, Count, Max, Min, Q, QuerySet, Value
+from django.db.models.functions import Cast, Coalesce, Concat
 from django.urls import reverse
 
 from assessments.contracts import AttestationFact, Evidence, ProjectEvidence, WaiverFact
@@ -39,7 +40,7 @@ from mlgov.inventory.models import ModelAlias, ModelVersion, Pipeline, PipelineR
 
 CHUNK = 2000
 _SENTINEL = 424242424242  # reversed once per page name, then replaced by the real key
-RECURRING_DAYS = 91  # mlflow.run.recurring counts the ISO weeks of the last 13 weeks
+RECURRING_WEEKS = 13  # mlflow.run.recurring counts the weeks, of the last 13, that saw an automated run
 _MONITORING_WORDS = ("monitor", "drift", "production")
 _AUTO_DEPLOY_TRIGGERS = frozenset({"push", "tag"})
 
@@ -52,6 +53,7 @@ class _Links:
 
     def __init__(self) -> None:
         self._patterns: dict[str, str] = {}
+        self._files: dict[tuple[str, str], str] = {}
         self.mlflow_ui = {
             f"mlflow:{name}": uri.rstrip("/")
             for name, uri in MlflowConnection.objects.values_list("name", "tracking_uri")
@@ -62,19 +64,33 @@ class _Links:
         pattern = self._patterns.get(name)
         if pattern is None:
             pattern = self._patterns[name] = reverse(name, args=[_SENTINEL])
-        return pattern.replace(str(_SENTINEL), quote(str(key)))
+        return pattern.replace(str(_SENTINEL), str(key) if isinstance(key, int) else _quote(str(key)))
 
     def run(self, source: str, run_pk: int, run_id: str, experiment_id: str) -> str:
         ui = self.mlflow_ui.get(source)
         if ui and run_id and experiment_id:
-            return f"{ui}/#/experiments/{quote(experiment_id)}/runs/{quote(run_id)}"
+            return f"{ui}/#/experiments/{_quote(experiment_id)}/runs/{_quote(run_id)}"
         return self.page("api:trainingrun-detail", run_pk)
 
     def version(self, source: str, version_pk: int, model: str, version: str) -> str:
         ui = self.mlflow_ui.get(source)
         if ui:
-            return f"{ui}/#/models/{quote(model)}/versions/{quote(version)}"
+            return f"{ui}/#/models/{_quote(model)}/versions/{_quote(version)}"
         return self.page("modelversion-detail", version_pk)
+
+    def file(self, web_url: str, sha: str, path: str) -> str:
+        """`integrations.git_selectors.file_url`, with the per-repository prefix worked out once."""
+        key = (web_url, sha)
+        prefix = self._files.get(key)
+        if prefix is None:
+            probe = file_url(web_url, sha, "x")
+            prefix = self._files[key] = probe[:-1] if probe else ""
+        return f"{prefix}{_quote(path)}" if prefix and path else ""
+
+
+@lru_cache(maxsize=65536)
+def _quote(value: str) -> str:
+    return quote(value)
 
 
 def _plural(n: int, word: str) -> str:
@@ -86,19 +102,58 @@ def _plural(n: int, word: str) -> str:
 Scope = dict[str, Any]  # extra filter kwargs, e.g. {"project_id__in": [...]}, or {} for all projects
 
 
-def _with_examples(
-    qs: QuerySet, group: Sequence[str], categories: dict[str, Q], when: Any
-) -> tuple[list[dict[str, Any]], QuerySet]:
-    """Rows grouped by `group` with, per category, its count (`<c>_n`), newest time (`<c>_at`) and newest id
-    (`<c>_id`); and a queryset of the example rows (the newest id of each category), for their links."""
-    annotations: dict[str, Any] = {}
+_SEP = "\x1f"  # the unit separator: between the fields of a newest-row key (no name holds one)
+
+
+@dataclass(frozen=True)
+class _Newest:
+    """One category of one group: how many rows, and the newest row's time, id and fields."""
+
+    count: int
+    at: datetime
+    pk: int
+    fields: tuple[str, ...]
+
+
+def _parse_time(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _grouped(
+    qs: QuerySet,
+    group: Sequence[str],
+    categories: dict[str, Q],
+    when: Any,
+    fields: Sequence[str],
+    extra: dict[str, Any] | None = None,
+    distinct: bool = False,
+    pk: str = "id",
+) -> list[dict[str, Any]]:
+    """Rows grouped by `group` with, for each category, a `_Newest` (or None when no row is in it), in one
+    query. The newest row is found by the aggregate itself: the maximum of "time, id, fields" as text,
+    whose time sorts as the time does (ISO text in UTC, on SQLite and PostgreSQL alike); so no second query
+    fetches the example rows. `pk` names the id counted and returned (`run_id` for run inputs: the runs);
+    `distinct` counts distinct ids (for groups over a to-many join)."""
+    annotations: dict[str, Any] = dict(extra or {})
     for name, condition in categories.items():
-        annotations[f"{name}_n"] = Count("id", filter=condition, distinct=True)
-        annotations[f"{name}_at"] = Max(when, filter=condition)
-        annotations[f"{name}_id"] = Max("id", filter=condition)
-    grouped = qs.values(*group).annotate(**annotations).order_by()
-    examples = reduce(operator.or_, (Q(pk__in=grouped.values(f"{name}_id")) for name in categories))
-    return list(grouped), examples
+        parts: list[Any] = [Cast(when, CharField()), Value(_SEP), Cast(pk, CharField())]
+        for f in fields:
+            parts += [Value(_SEP), Coalesce(Cast(f, CharField()), Value(""))]
+        annotations[f"{name}_n"] = Count(pk, filter=condition, distinct=distinct)
+        annotations[f"{name}_key"] = Max(Concat(*parts, output_field=CharField()), filter=condition)
+    out = []
+    for row in qs.values(*group).annotate(**annotations).order_by():
+        for name in categories:
+            key = row.pop(f"{name}_key")
+            n = row.pop(f"{name}_n")
+            if not n or not key:
+                row[name] = None
+                continue
+            at, pk, *values = key.split(_SEP, len(fields) + 1)
+            row[name] = _Newest(n, _parse_time(at), int(pk), tuple(values))
+        out.append(row)
+    return out
 
 
 def _runs(scope: Scope, links: _Links, now: datetime) -> dict[int, list[Evidence]]:
@@ -115,45 +170,40 @@ def _runs(scope: Scope, links: _Links, now: datetime) -> dict[int, list[Evidence
     }
     base = TrainingRun.objects.filter(removed_at__isnull=True, project__isnull=False, **scope)
     when = Coalesce("started_at", "created_at")
-    rows, examples_q = _with_examples(base, ("project_id", "external_source"), categories, when)
-    recent = now - timedelta(days=RECURRING_DAYS)
+    # Recurrence: automated runs in each of the last 13 weeks (7-day windows back from now), counted in the
+    # same aggregate; plain comparisons, so no date function runs per row.
     weeks = {
-        (r["project_id"], r["external_source"]): r["weeks"]
-        for r in base.filter(service, started_at__gte=recent)
-        .values("project_id", "external_source")
-        .annotate(weeks=Count(TruncWeek("started_at"), distinct=True))
-        .order_by()
+        f"week{k}": Count(
+            "id",
+            filter=service
+            & Q(started_at__gt=now - timedelta(days=7 * (k + 1)), started_at__lte=now - timedelta(days=7 * k)),
+        )
+        for k in range(RECURRING_WEEKS)
     }
+    run_fields = ("external_id", "experiment__external_id", "name")
+    rows = _grouped(base, ("project_id", "external_source"), categories, when, run_fields, extra=weeks)
     inputs = RunInput.objects.filter(
         run__removed_at__isnull=True, run__project__isnull=False, **{f"run__{k}": v for k, v in scope.items()}
     )
-    dataset_rows = list(
-        inputs.values("run__project_id", "run__external_source")
-        .annotate(n=Count("run_id", distinct=True), at=Max(Coalesce("run__started_at", "run__created_at")))
-        .annotate(newest=Max("run_id"))
-        .order_by()
+    dataset_rows = _grouped(
+        inputs,
+        ("run__project_id", "run__external_source"),
+        {"dataset": Q()},
+        Coalesce("run__started_at", "run__created_at"),
+        tuple(f"run__{f}" for f in run_fields),
+        distinct=True,
+        pk="run_id",
     )
-    newest_dataset_runs = (
-        inputs.values("run__project_id", "run__external_source").annotate(newest=Max("run_id")).values("newest")
-    )
-    examples = {
-        r["id"]: r
-        for r in TrainingRun.objects.filter(examples_q | Q(pk__in=newest_dataset_runs)).values(
-            "id", "external_id", "name", "experiment__external_id"
-        )
-    }
 
-    def record(kind: str, source: str, n: int, at: datetime, run_pk: int, what: str, **facts: Any) -> Evidence:
-        ex = examples.get(run_pk, {})
-        name = ex.get("name") or ex.get("external_id", "")
+    def record(kind: str, source: str, newest: _Newest, what: str) -> Evidence:
+        external_id, experiment_id, name = newest.fields
         return Evidence(
             kind=kind,
             source=source,
-            observed_at=at,
-            link=links.run(source, run_pk, ex.get("external_id", ""), ex.get("experiment__external_id") or ""),
-            count=n,
-            summary=f"{_plural(n, 'run')} {what}; newest {name}".strip(),
-            facts=facts,
+            observed_at=newest.at,
+            link=links.run(source, newest.pk, external_id, experiment_id),
+            count=newest.count,
+            summary=f"{_plural(newest.count, 'run')} {what}; newest {name or external_id}",
         )
 
     texts = {
@@ -166,25 +216,26 @@ def _runs(scope: Scope, links: _Links, now: datetime) -> dict[int, list[Evidence
     for row in rows:
         pid, source = row["project_id"], row["external_source"]
         for name, (kind, what) in texts.items():
-            if row[f"{name}_n"]:
-                out[pid].append(record(kind, source, row[f"{name}_n"], row[f"{name}_at"], row[f"{name}_id"], what))
-        n_weeks = weeks.get((pid, source), 0)
-        if n_weeks and row["automated_n"]:
-            ev = record("mlflow.run.recurring", source, n_weeks, row["automated_at"], row["automated_id"], "")
+            if row[name] is not None:
+                out[pid].append(record(kind, source, row[name], what))
+        n_weeks = sum(1 for k in range(RECURRING_WEEKS) if row[f"week{k}"])
+        if n_weeks and row["automated"] is not None:
+            newest = row["automated"]
             out[pid].append(
                 Evidence(
-                    kind=ev.kind,
+                    kind="mlflow.run.recurring",
                     source=source,
-                    observed_at=ev.observed_at,
-                    link=ev.link,
+                    observed_at=newest.at,
+                    link=links.run(source, newest.pk, newest.fields[0], newest.fields[1]),
                     count=n_weeks,
                     summary=f"automated training in {_plural(n_weeks, 'week')} of the last 13",
                     facts={"weeks": n_weeks},
                 )
             )
     for row in dataset_rows:
-        pid, source = row["run__project_id"], row["run__external_source"]
-        out[pid].append(record("mlflow.run.dataset", source, row["n"], row["at"], row["newest"], "with dataset inputs"))
+        out[row["run__project_id"]].append(
+            record("mlflow.run.dataset", row["run__external_source"], row["dataset"], "with dataset inputs")
+        )
     return out
 
 
@@ -198,20 +249,19 @@ def _versions(scope: Scope, links: _Links) -> dict[int, list[Evidence]]:
         **model_scope,
     )
     when = Coalesce("registered_at", "created_at")
-    rows, examples_q = _with_examples(base, ("model__project_id", "external_source"), {"v": Q()}, when)
-    examples = {r["id"]: r for r in ModelVersion.objects.filter(examples_q).values("id", "version", "model__name")}
+    rows = _grouped(base, ("model__project_id", "external_source"), {"v": Q()}, when, ("version", "model__name"))
     out: dict[int, list[Evidence]] = defaultdict(list)
     for row in rows:
-        ex = examples.get(row["v_id"], {})
-        model, version = ex.get("model__name", ""), ex.get("version", "")
+        newest = row["v"]
+        version, model = newest.fields
         out[row["model__project_id"]].append(
             Evidence(
                 kind="mlflow.model.version",
                 source=row["external_source"],
-                observed_at=row["v_at"],
-                link=links.version(row["external_source"], row["v_id"], model, version),
-                count=row["v_n"],
-                summary=f"{_plural(row['v_n'], 'registered version')}; newest {model} v{version}",
+                observed_at=newest.at,
+                link=links.version(row["external_source"], newest.pk, model, version),
+                count=newest.count,
+                summary=f"{_plural(newest.count, 'registered version')}; newest {model} v{version}",
             )
         )
 
@@ -267,30 +317,39 @@ def _versions(scope: Scope, links: _Links) -> dict[int, list[Evidence]]:
 
 
 def _git(scope: Scope, links: _Links, now: datetime) -> dict[int, list[Evidence]]:
+    """Signals by repository and kind. A scan replaces all of a repository's signals at once, so their
+    commit and time are the repository's head and scan time (read once per repository, not per signal)."""
+    repos = {
+        r["id"]: r
+        for r in GitRepository.objects.filter(project__isnull=False, scanned_at__isnull=False, **scope).values(
+            "id", "project_id", "name", "web_url", "head_sha", "scanned_at", "activity"
+        )
+    }
     repo_scope = {f"repository__{k}": v for k, v in scope.items()}
     rows = (
         RepoSignal.objects.filter(repository__project__isnull=False, **repo_scope)
-        .values("repository_id", "repository__project_id", "repository__name", "repository__web_url", "kind")
-        .annotate(n=Count("id"), first=Min("path"), sha=Max("commit_sha"), at=Max("observed_at"))
+        .values_list("repository_id", "kind")
+        .annotate(n=Count("id"), first=Min("path"), sha=Max("commit_sha"))
         .order_by()
     )
     out: dict[int, list[Evidence]] = defaultdict(list)
-    for row in rows:
-        name, web = row["repository__name"], row["repository__web_url"]
-        out[row["repository__project_id"]].append(
+    for repo_id, kind, n, first, sha in rows:
+        repo = repos.get(repo_id)
+        if repo is None:  # never scanned (signals written by hand): nothing to date them by
+            continue
+        name = repo["name"]
+        out[repo["project_id"]].append(
             Evidence(
-                kind=f"git.signal.{row['kind']}",
+                kind=f"git.signal.{kind}",
                 source=f"git:{name}",
-                observed_at=row["at"],
-                link=file_url(web, row["sha"], row["first"]) or links.page("repository-detail", name),
-                count=row["n"],
-                summary=f"{_plural(row['n'], 'file')}, e.g. {row['first']}",
-                facts={"path": row["first"], "commit": row["sha"]},
+                observed_at=repo["scanned_at"],
+                link=links.file(repo["web_url"], sha, first) or links.page("repository-detail", name),
+                count=n,
+                summary=f"{_plural(n, 'file')}, e.g. {first}",
+                facts={"path": first, "commit": sha},
             )
         )
-    for repo in GitRepository.objects.filter(project__isnull=False, scanned_at__isnull=False, **scope).values(
-        "project_id", "name", "web_url", "head_sha", "scanned_at", "activity"
-    ):
+    for repo in repos.values():
         committers = (repo["activity"] or {}).get("committers") or []
         if committers:
             out[repo["project_id"]].append(
@@ -354,13 +413,9 @@ def _ci_runs(scope: Scope, links: _Links) -> dict[int, list[Evidence]]:
         **{f"pipeline__{k}": v for k, v in scope.items()},
     )
     when = Coalesce("finished_at", "started_at", "created_at")
-    rows, examples_q = _with_examples(base, ("pipeline__project_id", "pipeline__external_source"), categories, when)
-    examples = {
-        r["id"]: r
-        for r in PipelineRun.objects.filter(examples_q).values(
-            "id", "url", "external_id", "pipeline_id", "pipeline__name", "tests_total"
-        )
-    }
+    fields = ("pipeline_id", "tests_total", "external_id", "pipeline__name", "url")
+    group = ("pipeline__project_id", "pipeline__external_source")
+    rows = _grouped(base, group, categories, when, fields, distinct=True)  # "trained" joins the linked runs
     texts = {
         "succeeded": ("ci.run.succeeded", "successful CI run"),
         "deployed": ("ci.run.deployed", "automatic deployment"),
@@ -371,20 +426,19 @@ def _ci_runs(scope: Scope, links: _Links) -> dict[int, list[Evidence]]:
     for row in rows:
         pid, source = row["pipeline__project_id"], row["pipeline__external_source"]
         for name, (kind, what) in texts.items():
-            n = row[f"{name}_n"]
-            if not n:
+            newest = row[name]
+            if newest is None:
                 continue
-            ex = examples.get(row[f"{name}_id"], {})
-            facts = {"tests": ex.get("tests_total")} if name == "tested" else {}
+            pipeline_id, tests, run_id, pipeline, url = newest.fields
             out[pid].append(
                 Evidence(
                     kind=kind,
                     source=source,
-                    observed_at=row[f"{name}_at"],
-                    link=ex.get("url") or links.page("pipeline-detail", ex.get("pipeline_id", 0)),
-                    count=n,
-                    summary=f"{_plural(n, what)}; newest {ex.get('pipeline__name', '')} #{ex.get('external_id', '')}",
-                    facts=facts,
+                    observed_at=newest.at,
+                    link=url or links.page("pipeline-detail", int(pipeline_id)),
+                    count=newest.count,
+                    summary=f"{_plural(newest.count, what)}; newest {pipeline} #{run_id}",
+                    facts={"tests": int(tests)} if name == "tested" and tests else {},
                 )
             )
     return out
@@ -480,7 +534,7 @@ def _collect(
     return {
         pid: ProjectEvidence(
             project_id=pid,
-            records=tuple(sorted(records.get(pid, ()), key=lambda r: (r.kind, r.source, r.link))),
+            records=tuple(records.get(pid, ())),  # the engine orders them (by kind, then newest first)
             attestations=tuple(attestations.get(pid, ())),
             waivers=tuple(waivers.get(pid, ())),
         )

@@ -10,6 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from assessments.models import Assessment, Attestation, AttestationRule, MaturityGoal, ScoringRun, Waiver
+from assessments.rubric import available_rubrics
 from mlgov.inventory.choices import Lifecycle, RiskTier
 from mlgov.inventory.models import Project, Team
 
@@ -95,7 +96,15 @@ class ScorecardSerializer(ScorecardSummarySerializer):
 
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_criteria(self, obj: Assessment) -> list[dict[str, Any]]:
-        return [c for d in obj.scorecard.get("dimensions", []) for c in d["criteria"]]
+        """Each criterion as stored, with its guidance from the rubric when the rubric is still at that version."""
+        rubric = available_rubrics().get(obj.rubric_id)
+        current = rubric is not None and rubric.version == obj.rubric_version
+        out = []
+        for d in obj.scorecard.get("dimensions", []):
+            for c in d["criteria"]:
+                criterion = rubric.criterion(c["id"]) if current else None
+                out.append({**c, "guidance": criterion.guidance if criterion else ""})
+        return out
 
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_next_steps(self, obj: Assessment) -> list[dict[str, Any]]:

@@ -39,6 +39,7 @@ def full_evidence(project: Project, *, n: int = 0, web_url: str | None = None) -
     factories.TrainingRunFactory(experiment=monitor)
     dataset = factories.DatasetFactory(project=project)
     RunInput.objects.create(run=runs[0], dataset=dataset, context="training")
+    RunInput.objects.create(run=runs[0], dataset=factories.DatasetFactory(project=project), context="evaluation")
     version = factories.ModelVersionFactory(model__project=project, training_run=runs[0], git_commit=runs[0].git_commit)
     factories.ModelAliasFactory(version=version, alias="champion")
     repo = GitRepository.objects.create(

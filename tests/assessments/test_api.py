@@ -64,6 +64,7 @@ def test_a_projects_scorecard(api_client_for, user, project):
     assert all(e["link"] and e["source"] and e["observed_at"] for c in met for e in c["evidence"])
     assert {s["criterion"] for s in body["next_steps"]} <= {c["id"] for c in body["criteria"] if c["status"] != "met"}
     assert all(s["guidance"] for s in body["next_steps"])
+    assert all(c["guidance"] for c in body["criteria"])
     assert client.get(f"/api/v1/projects/{project.pk}/scorecard/").status_code == 200  # slash optional
     error(client.get(f"/api/v1/projects/{project.pk}/scorecard", {"rubric": "google-mlops"}), 404, "not_assessed")
     error(client.get(f"/api/v1/projects/{project.pk}/scorecard", {"rubric": "nope"}), 400, "invalid")

@@ -315,23 +315,26 @@ def test_an_attestation_dated_in_the_future_does_not_count_yet():
 
 def test_deterministic_whatever_the_order_of_the_input():
     records, attestations = evidence_for(2)
-    one = scorecard_to_dict(card(records, attestations))
+    first = card(records, attestations)
     shuffled = records[:]
     random.Random(7).shuffle(shuffled)
-    two = scorecard_to_dict(card(shuffled, list(reversed(attestations))))
+    second = card(shuffled, list(reversed(attestations)))
+    one, two = scorecard_to_dict(first), scorecard_to_dict(second)
     assert one == two
-    assert fingerprint(one) == fingerprint(two)
+    assert fingerprint(first) == fingerprint(second)
     assert one["computed_at"] == NOW.isoformat()
     assert one["counts"]["met"] + one["counts"]["attested"] + one["counts"]["unmet"] == len(AZURE.criteria)
 
 
 def test_the_fingerprint_ignores_when_but_not_what():
     records, _ = evidence_for(1)
-    one = scorecard_to_dict(card(records))
-    later = scorecard_to_dict(card([replace(r, observed_at=r.observed_at + timedelta(hours=1)) for r in records]))
-    assert fingerprint(one) == fingerprint(later)
-    more = scorecard_to_dict(card([*records[:-1], replace(records[-1], count=2)]))
-    assert fingerprint(one) != fingerprint(more)
+    one = fingerprint(card(records))
+    later = [replace(r, observed_at=r.observed_at + timedelta(hours=1)) for r in records]
+    assert fingerprint(card(later)) == one
+    assert fingerprint(score(AZURE, ProjectEvidence(1, tuple(records)), now=NOW + timedelta(hours=1))) == one
+    assert fingerprint(card([*records[:-1], replace(records[-1], count=2)])) != one
+    assert fingerprint(card([*records[:-1], replace(records[-1], link="https://other/")])) != one
+    assert fingerprint(card(records, [attest("release.engineering-managed")])) != one
 
 
 def test_the_google_rubric_scores_with_the_same_engine():

@@ -64,6 +64,7 @@ def test_every_kind_with_source_link_and_time():
     assert by_kind["mlflow.run.recurring"].count == 4  # four distinct weeks
     assert by_kind["mlflow.run.monitoring"].count == 1
     assert by_kind["mlflow.run.tracked"].count == 5
+    assert by_kind["mlflow.run.dataset"].count == 1  # runs, not inputs
     signal = by_kind["git.signal.scoring_code"]
     assert signal.source == f"git:{project.slug}-repo0"
     assert signal.link == f"https://github.com/acme/{project.slug}/blob/{'c' * 40}/scoring_code.py"
@@ -78,7 +79,7 @@ def test_links_go_to_the_mlflow_ui_when_the_connection_has_one():
     project = factories.ProjectFactory()
     made = full_evidence(project, web_url="")
     by_kind = {r.kind: r for r in collect_evidence(now=timezone.now())[project.pk].records}
-    newest = TrainingRun.objects.filter(project=project, launched_by="service").order_by("-id").first()
+    newest = TrainingRun.objects.filter(project=project, launched_by="service").order_by("-started_at").first()
     assert by_kind["mlflow.run.automated"].link == (
         f"https://mlflow.example.com/#/experiments/{newest.experiment.external_id}/runs/{newest.external_id}"
     )
@@ -114,8 +115,8 @@ def test_the_number_of_queries_does_not_depend_on_the_number_of_projects(provide
     chosen, subset = _queries(project_ids=ids)
     assert set(subset) == set(ids)
     assert chosen == few  # the same queries, filtered by id
-    same = [(r.kind, r.source, r.link, r.count) for r in subset[ids[0]].records]
-    assert same == [(r.kind, r.source, r.link, r.count) for r in result[ids[0]].records]
+    same = sorted((r.kind, r.source, r.link, r.count) for r in subset[ids[0]].records)
+    assert same == sorted((r.kind, r.source, r.link, r.count) for r in result[ids[0]].records)
 
 
 def test_removed_and_unassigned_objects_are_not_evidence():
