@@ -264,3 +264,12 @@ def test_pages_need_a_login(client, org):
         response = client.get(url)
         assert response.status_code == 302
         assert response["Location"].startswith("/login/")
+
+
+def test_the_admin_lists_assessments_read_only(client, org):
+    admin = factories.UserFactory(is_staff=True, is_superuser=True)
+    client.force_login(admin)
+    for model in ("assessment", "scoringrun", "attestation", "waiver", "attestationrule", "maturitygoal"):
+        response = client.get(f"/admin/assessments/{model}/")
+        assert response.status_code == 200, model
+    assert client.get("/admin/assessments/assessment/add/").status_code == 403
