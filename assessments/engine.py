@@ -340,21 +340,22 @@ def _waiver_dict(w: WaiverFact | None, state: str) -> dict[str, Any] | None:
 
 
 def criterion_to_dict(c: CriterionResult, *, evidence_limit: int = 5) -> dict[str, Any]:
-    return {
+    """What a snapshot keeps of a criterion: what was found, not what the rubric says (its title, method,
+    detector and guidance are the rubric's, by id and version; `assessments.selectors.scorecard_detail`
+    joins them back)."""
+    out: dict[str, Any] = {
         "id": c.id,
-        "title": c.title,
-        "dimension": c.dimension,
         "level": c.level,
-        "method": c.method,
-        "detector": c.detector,
         "status": c.status,
         "reason": c.reason,
-        # The guidance is the rubric's (by criterion id and rubric version): stored with the next steps only.
         "evidence": [evidence_to_dict(r) for r in c.evidence[:evidence_limit]],
         "evidence_total": len(c.evidence),
-        "attestation": _attestation_dict(c.attestation, c.attestation_state),
-        "waiver": _waiver_dict(c.waiver, c.waiver_state),
     }
+    if c.attestation is not None:
+        out["attestation"] = _attestation_dict(c.attestation, c.attestation_state)
+    if c.waiver is not None:
+        out["waiver"] = _waiver_dict(c.waiver, c.waiver_state)
+    return out
 
 
 def scorecard_to_dict(card: Scorecard, *, rubric_name: str = "", evidence_limit: int = 5) -> dict[str, Any]:
@@ -378,15 +379,7 @@ def scorecard_to_dict(card: Scorecard, *, rubric_name: str = "", evidence_limit:
             for d in card.dimensions
         ],
         "next_steps": [
-            {
-                "criterion": s.criterion_id,
-                "title": s.title,
-                "dimension": s.dimension,
-                "level": s.level,
-                "status": s.status,
-                "guidance": s.guidance,
-                "reason": s.reason,
-            }
+            {"criterion": s.criterion_id, "level": s.level, "status": s.status, "reason": s.reason}
             for s in card.next_steps
         ],
         "counts": counts,

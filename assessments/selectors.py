@@ -25,7 +25,7 @@ from assessments.rollups import (
     team_dimension_means,
     trend,
 )
-from assessments.rubric import Rubric
+from assessments.rubric import Rubric, available_rubrics
 from mlgov.inventory.models import Project
 
 
@@ -172,3 +172,38 @@ def team_maturity(*, team_id: int, rubric: Rubric, days: int = 180, now: datetim
 def assessment_list(*, user: Any) -> QuerySet[Assessment]:
     """Every snapshot, with its project (history)."""
     return Assessment.objects.select_related("project__team")
+
+
+def scorecard_detail(assessment: Assessment) -> dict[str, Any]:
+    """A stored scorecard with what the rubric says joined back: each criterion's and next step's title,
+    dimension, method, detector and guidance, when the rubric is still at the snapshot's version (else the
+    criterion's id stands for its title, and the rest is empty)."""
+    card = assessment.scorecard
+    rubric = available_rubrics().get(assessment.rubric_id)
+    current = rubric is not None and rubric.version == assessment.rubric_version
+
+    def about(criterion_id: str, dimension: str = "") -> dict[str, Any]:
+        c = rubric.criterion(criterion_id) if current else None
+        if c is None:
+            return {"title": criterion_id, "dimension": dimension, "method": "", "detector": None, "guidance": ""}
+        return {
+            "title": c.title,
+            "dimension": c.dimension,
+            "method": c.method,
+            "detector": c.detector,
+            "guidance": c.guidance,
+        }
+
+    dimensions = []
+    for d in card.get("dimensions", []):
+        criteria = [
+            {"attestation": None, "waiver": None, **c, **about(c["id"], d["id"]), "dimension_name": d["name"]}
+            for c in d.get("criteria", [])
+        ]
+        dimensions.append({**d, "criteria": criteria})
+    names = {d["id"]: d["name"] for d in dimensions}
+    steps = []
+    for s in card.get("next_steps", []):
+        info = about(s["criterion"])
+        steps.append({**s, **info, "dimension_name": names.get(info["dimension"], info["dimension"])})
+    return {**card, "dimensions": dimensions, "next_steps": steps}

@@ -10,7 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from assessments.models import Assessment, Attestation, AttestationRule, MaturityGoal, ScoringRun, Waiver
-from assessments.rubric import available_rubrics
+from assessments.selectors import scorecard_detail
 from mlgov.inventory.choices import Lifecycle, RiskTier
 from mlgov.inventory.models import Project, Team
 
@@ -94,21 +94,24 @@ class ScorecardSerializer(ScorecardSummarySerializer):
     def get_dimensions(self, obj: Assessment) -> list[dict[str, Any]]:
         return [{"id": d["id"], "name": d["name"], "level": d["level"]} for d in obj.scorecard.get("dimensions", [])]
 
+    def _detail(self, obj: Assessment) -> dict[str, Any]:
+        cache = self.context.setdefault("_details", {})
+        if obj.pk not in cache:
+            cache[obj.pk] = scorecard_detail(obj)
+        return cache[obj.pk]
+
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_criteria(self, obj: Assessment) -> list[dict[str, Any]]:
-        """Each criterion as stored, with its guidance from the rubric when the rubric is still at that version."""
-        rubric = available_rubrics().get(obj.rubric_id)
-        current = rubric is not None and rubric.version == obj.rubric_version
-        out = []
-        for d in obj.scorecard.get("dimensions", []):
-            for c in d["criteria"]:
-                criterion = rubric.criterion(c["id"]) if current else None
-                out.append({**c, "guidance": criterion.guidance if criterion else ""})
-        return out
+        """Each criterion as found, with what the rubric says about it (title, method, guidance...)."""
+        return [
+            {k: v for k, v in c.items() if k != "dimension_name"}
+            for d in self._detail(obj)["dimensions"]
+            for c in d["criteria"]
+        ]
 
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_next_steps(self, obj: Assessment) -> list[dict[str, Any]]:
-        return obj.scorecard.get("next_steps", [])
+        return [{k: v for k, v in s.items() if k != "dimension_name"} for s in self._detail(obj)["next_steps"]]
 
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_counts(self, obj: Assessment) -> dict[str, int]:

@@ -129,8 +129,12 @@ def _latest(rubric_id: str, project_ids: list[int] | None) -> dict[int, tuple[in
     return out
 
 
-def _write_snapshots(run: ScoringRun, rubric: Rubric, cards: dict[int, Any], now: datetime) -> dict[str, int]:
-    """Store the scorecards that changed, move `checked_at` on the ones that did not, audit level changes."""
+def _write_snapshots(
+    run: ScoringRun, rubric: Rubric, cards: dict[int, Any], now: datetime, timings: dict[str, float]
+) -> dict[str, int]:
+    """Store the scorecards that changed, move `checked_at` on the ones that did not, audit level changes.
+    `timings` gets the time spent preparing (fingerprints, snapshots), storing and auditing."""
+    clock = time.perf_counter()
     ids = None if run.project_ids is None else sorted(cards)
     latest = _latest(rubric.id, ids)
     new: list[Assessment] = []
@@ -173,12 +177,16 @@ def _write_snapshots(run: ScoringRun, rubric: Rubric, cards: dict[int, Any], now
     elif changes:
         for chunk in _chunks([pid for pid, _, _ in changes]):
             slugs.update(Project.objects.filter(id__in=chunk).values_list("id", "slug"))
+    timings["write_prepare_s"] = round(time.perf_counter() - clock, 4)
     with transaction.atomic():
+        clock = time.perf_counter()
         for chunk in _chunks(unset):
             Assessment.objects.filter(pk__in=chunk).update(is_latest=False)
         Assessment.objects.bulk_create(new, batch_size=500)
         for chunk in _chunks(unchanged):
             Assessment.objects.filter(pk__in=chunk).update(checked_at=now)
+        timings["write_store_s"] = round(time.perf_counter() - clock, 4)
+        clock = time.perf_counter()
         audit_record_many(
             actor=run.triggered_by or "system",
             events=[
@@ -198,6 +206,7 @@ def _write_snapshots(run: ScoringRun, rubric: Rubric, cards: dict[int, Any], now
                 for pid, before, level in changes
             ],
         )
+        timings["write_audit_s"] = round(time.perf_counter() - clock, 4)
     up = sum(1 for _, before, level in changes if before is not None and level > before)
     down = sum(1 for _, before, level in changes if before is not None and level < before)
     return {
@@ -253,7 +262,7 @@ def scoring_run_execute(*, scoring_run_id: int, final_attempt: bool = True) -> S
             timings["engine_s"] = round(time.perf_counter() - clock, 4)
             _progress(run, phase="writing", projects=len(cards))
             clock = time.perf_counter()
-            counts = _write_snapshots(run, rubric, cards, now)
+            counts = _write_snapshots(run, rubric, cards, now, timings)
             timings["write_s"] = round(time.perf_counter() - clock, 4)
     except OperationalError as exc:
         if not final_attempt:

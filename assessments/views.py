@@ -182,14 +182,11 @@ def team_page(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def _grouped(scorecard: dict[str, Any], rubric: Rubric) -> list[dict[str, Any]]:
-    """The checklist grouped by level, each with its dimensions' criteria."""
+    """The checklist (from `scorecard_detail`) grouped by level."""
     by_level: dict[int, list[dict[str, Any]]] = {}
-    names = {d.id: d.name for d in rubric.dimensions}
     for dim in scorecard.get("dimensions", []):
         for c in dim["criteria"]:
-            by_level.setdefault(c["level"], []).append(
-                {**c, "dimension_name": names.get(c["dimension"], c["dimension"])}
-            )
+            by_level.setdefault(c["level"], []).append(c)
     return [
         {
             "level": lv,
@@ -206,6 +203,7 @@ def _scorecard_page(request: HttpRequest, project: Project, *, error: str = "", 
     assessment = selectors.project_latest_assessment(project_id=project.pk, rubric_id=rubric.id)
     history = selectors.project_history(project_id=project.pk, rubric_id=rubric.id)
     figures = {}
+    card = selectors.scorecard_detail(assessment) if assessment is not None else None
     if assessment is not None:
         dims = [(d["name"], d["level"]) for d in assessment.scorecard.get("dimensions", [])]
         figures["radar"] = charts.dimension_radar(dims, rubric.top)
@@ -225,8 +223,8 @@ def _scorecard_page(request: HttpRequest, project: Project, *, error: str = "", 
             "project": project,
             "rubric": rubric,
             "assessment": assessment,
-            "card": assessment.scorecard if assessment else None,
-            "checklist": _grouped(assessment.scorecard, rubric) if assessment else [],
+            "card": card,
+            "checklist": _grouped(card, rubric) if card else [],
             "figures": figures,
             "history": history[:25],
             "attestable": [c for c in rubric.criteria if c.attestable],

@@ -32,3 +32,28 @@ def test_one_project_level_or_none():
     assert project_maturity_level(project_id=assessed.pk) == 3
     assert project_maturity_level(project_id=never.pk) is None
     assert project_maturity_levels(project_ids=[]) == {}
+
+
+def test_the_scorecard_detail_joins_what_the_rubric_says_at_the_snapshots_version():
+    from assessments.models import Assessment
+    from assessments.rubric import get_rubric
+    from assessments.selectors import scorecard_detail
+    from assessments.services import projects_score
+
+    project = factories.ProjectFactory()
+    projects_score(actor="cli", trigger="cli")
+    assessment = Assessment.objects.get(project=project)
+    stored = assessment.scorecard["dimensions"][0]["criteria"][0]
+    assert "title" not in stored  # the rubric's words are not copied into every snapshot
+    assert "guidance" not in assessment.scorecard["next_steps"][0]
+    detail = scorecard_detail(assessment)
+    first = detail["dimensions"][0]["criteria"][0]
+    rubric = get_rubric("azure-mlops")
+    assert first["title"] == rubric.criterion(first["id"]).title
+    assert first["guidance"] == rubric.criterion(first["id"]).guidance
+    assert (first["dimension_name"], first["attestation"], first["waiver"]) == ("People", None, None)
+    assert detail["next_steps"][0]["guidance"]
+    Assessment.objects.filter(pk=assessment.pk).update(rubric_version="1999.1")
+    assessment.refresh_from_db()
+    old = scorecard_detail(assessment)["dimensions"][0]["criteria"][0]
+    assert (old["title"], old["guidance"], old["status"]) == (old["id"], "", stored["status"])

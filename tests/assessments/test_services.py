@@ -68,7 +68,14 @@ def test_a_run_stores_snapshots_and_audits_level_changes_once():
         "up": 0,
         "down": 0,
     }
-    assert set(run.timings) == {"evidence_s", "engine_s", "write_s"}
+    assert set(run.timings) == {
+        "evidence_s",
+        "engine_s",
+        "write_s",
+        "write_prepare_s",
+        "write_store_s",
+        "write_audit_s",
+    }
     first = Assessment.objects.get(project=rich)
     assert (first.is_latest, first.previous_level, first.rubric_version) == (True, None, "2026.1")
     assert first.level == first.scorecard["level"] == min(first.dimensions.values())
