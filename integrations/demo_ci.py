@@ -330,3 +330,72 @@ def deliver_ci_runs(plan: Plan) -> dict[str, int]:
         answers["processed here"] += 1
     answers["demo secrets"] = int(demo_secrets)
     return dict(answers)
+
+
+# --- test reports ------------------------------------------------------------------------------------
+
+CI_BOT = "ci-bot"
+
+
+def junit_report(*, suite: str, tests: int, failures: int = 0) -> bytes:
+    """A pytest-style JUnit XML report (`pytest --junitxml`)."""
+    cases = "".join(
+        f'<testcase classname="tests.{suite}" name="test_{n}" time="0.01">'
+        + ('<failure message="assert False"/>' if n < failures else "")
+        + "</testcase>"
+        for n in range(tests)
+    )
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest" tests="{tests}" '
+        f'failures="{failures}" errors="0" skipped="0">{cases}</testsuite></testsuites>'
+    ).encode()
+
+
+def attach_test_reports(plan: Plan) -> int:
+    """The CI jobs that run tests post their JUnit report to `POST /api/v1/pipeline-runs/<id>/test-report`
+    as the `ci-bot` service account, with a write token issued for this and revoked after. Runs that have
+    a report already are skipped, so a second demo posts nothing. Returns the number of reports posted."""
+    from mlgov.accounts.models import User
+    from mlgov.accounts.services import api_token_create, api_token_revoke, user_create
+    from mlgov.inventory.models import PipelineRun
+
+    pending = []
+    for p in plan.pipelines:
+        source = external_source_for(repo_identity(p.repository))
+        ids = [r.external_id for r in p.runs]
+        if p.provider == "jenkins":
+            job = p.runs[0].url.rstrip("/").rsplit("/", 2)[-2] if p.runs else ""
+            ids = [f"{job}#{i}" for i in ids]
+        runs = PipelineRun.objects.filter(
+            pipeline__external_source=source,
+            pipeline__external_id=p.config_path,
+            external_id__in=ids,
+            tests_total__isnull=True,
+        )
+        pending += [(p, run) for run in runs.order_by("id")]
+    if not pending:
+        return 0
+    bot = User.objects.filter(username=CI_BOT).first() or user_create(
+        actor="demo-seed", username=CI_BOT, display_name="CI bot (service account)", is_service_account=True
+    )
+    token, raw = api_token_create(
+        actor="demo-seed", user=bot, name="demo test reports", scope="write", expires_in_days=1
+    )
+    host = next((h for h in settings.ALLOWED_HOSTS if h not in ("*", "") and not h.startswith(".")), "localhost")
+    client = Client(SERVER_NAME=host, HTTP_AUTHORIZATION=f"Bearer {raw}")
+    posted = 0
+    try:
+        for p, run in pending:
+            tests = 4 + len(p.name) % 5
+            response = client.post(
+                f"/api/v1/pipeline-runs/{run.pk}/test-report",
+                data=junit_report(suite=p.config_path.rsplit("/", 1)[-1].split(".")[0], tests=tests),
+                content_type="application/xml",
+                secure=True,
+            )
+            if response.status_code != 200:
+                raise RuntimeError(f"the test report for CI run {run} was refused: {response.content[:300]!r}")
+            posted += 1
+    finally:
+        api_token_revoke(actor="demo-seed", token=token)
+    return posted

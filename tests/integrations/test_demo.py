@@ -14,7 +14,7 @@ from mlflow import MlflowClient
 
 from integrations import demo
 from integrations.models import GitRepository, MlflowConnection, RepoFinding, RepoSignal, SyncRun, WebhookDelivery
-from mlgov.accounts.models import Membership, User
+from mlgov.accounts.models import ApiToken, Membership, User
 from mlgov.audit.models import AuditEvent
 from mlgov.inventory.models import (
     Dataset,
@@ -322,6 +322,12 @@ def test_ci_runs_arrive_as_signed_webhooks(mlflow_dir):
         assert pipeline_run.deliveries.exists()
         assert pipeline_run.pipeline.external_source.startswith("repo:")
         assert pipeline_run.pipeline.project is not None
+    # Each CI run's test job posted its JUnit report through the API, as the ci-bot service account.
+    assert not PipelineRun.objects.filter(tests_total__isnull=True).exists()
+    reports = AuditEvent.objects.filter(action="pipelinerun.test_report_recorded")
+    assert set(reports.values_list("actor_name", "source")) == {("ci-bot", "api")}
+    assert reports.count() == PipelineRun.objects.count()
+    assert not ApiToken.objects.filter(user__username="ci-bot", revoked_at__isnull=True).exists()
     jenkins = Pipeline.objects.get(provider="jenkins")
     assert (jenkins.project.slug, jenkins.config_path) == ("store-demand", "Jenkinsfile")
     assert jenkins.runs.count() == runs_of("store-demand").count()

@@ -100,7 +100,7 @@ class Command(BaseCommand):
 
         # Imported here: integrations.demo imports mlflow, which takes seconds; `manage.py help` need not.
         from integrations import demo
-        from integrations.demo_ci import deliver_ci_runs
+        from integrations.demo_ci import attach_test_reports, deliver_ci_runs
         from integrations.services import mlflow_connection_upsert
         from integrations.sync import mlflow_sync_now
 
@@ -149,6 +149,12 @@ class Command(BaseCommand):
             "CI runs delivered as signed webhooks to /hooks/github/, /hooks/gitlab/, /hooks/jenkins/: "
             + ", ".join(f"{n} {answer}" for answer, n in answers.items() if answer != "demo secrets")
             + "."
+        )
+        with acting(source="cli"):
+            reports = attach_test_reports(seeded.plan)
+        self.stdout.write(
+            "JUnit test reports posted by the ci-bot service account to /api/v1/pipeline-runs/<id>/test-report: "
+            f"{reports}."
         )
         if answers.get("refused"):
             raise CommandError(f"{answers['refused']} CI webhook deliveries were refused; see the audit log.")
