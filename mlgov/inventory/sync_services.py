@@ -17,7 +17,8 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from mlgov.audit.services import PendingEvent, audit_record_many
-from mlgov.inventory.models import ExternalKeyed, ModelAlias, ModelVersion, RunInput, TrainingRun
+from mlgov.inventory.lineage_services import AliasMove, alias_edges_record
+from mlgov.inventory.models import ExternalKeyed, ModelAlias, ModelVersion, RegisteredModel, RunInput, TrainingRun
 
 
 @dataclass
@@ -224,20 +225,28 @@ def synced_run_links_replace(
 
 @transaction.atomic
 def synced_aliases_apply(*, actor: Any, external_source: str, desired: dict[int, dict[str, int]]) -> UpsertCounts:
-    """Make the aliases of the source's models exactly `desired` ({model id: {alias: version id}})."""
+    """Make the aliases of the source's models exactly `desired` ({model id: {alias: version id}}).
+
+    Each move also records the lineage's "alias assigned model version" edge (and ends the previous one).
+    """
     counts = UpsertCounts()
     current = {
         (a.model_id, a.alias): a
-        for a in ModelAlias.objects.filter(model__external_source=external_source).select_related("version")
+        for a in ModelAlias.objects.filter(model__external_source=external_source).select_related("version", "model")
     }
     wanted = {(m, alias): v for m, aliases in desired.items() for alias, v in aliases.items()}
     versions = {v.pk: v.version for v in ModelVersion.objects.filter(pk__in=set(wanted.values()))}
+    names = dict(RegisteredModel.objects.filter(pk__in=list(desired)).values_list("id", "name"))
+    moves: list[AliasMove] = []
     events, now = [], timezone.now()
     to_create, to_update = [], []
     for (model_id, alias), version_id in sorted(wanted.items()):
         row = current.pop((model_id, alias), None)
         if row is None:
             to_create.append(ModelAlias(model_id=model_id, alias=alias, version_id=version_id))
+            moves.append(
+                AliasMove(model_id, names.get(model_id, ""), alias, version_id, versions.get(version_id, ""), None, "")
+            )
             counts.created += 1
             events.append(
                 PendingEvent(
@@ -251,6 +260,11 @@ def synced_aliases_apply(*, actor: Any, external_source: str, desired: dict[int,
             )
         elif row.version_id != version_id:
             old = row.version.version
+            moves.append(
+                AliasMove(
+                    model_id, row.model.name, alias, version_id, versions.get(version_id, ""), row.version_id, old
+                )
+            )
             row.version_id, row.updated_at = version_id, now
             to_update.append(row)
             counts.updated += 1
@@ -269,6 +283,7 @@ def synced_aliases_apply(*, actor: Any, external_source: str, desired: dict[int,
     stale = list(current.values())
     for row in stale:
         counts.removed += 1
+        moves.append(AliasMove(row.model_id, row.model.name, row.alias, None, "", row.version_id, row.version.version))
         events.append(
             PendingEvent(
                 "modelalias.removed",
@@ -284,6 +299,7 @@ def synced_aliases_apply(*, actor: Any, external_source: str, desired: dict[int,
     ModelAlias.objects.bulk_create(to_create, batch_size=500)
     ModelAlias.objects.bulk_update(to_update, ["version", "updated_at"], batch_size=500)
     audit_record_many(actor=actor, events=events)
+    alias_edges_record(actor=actor, source=external_source, moves=moves)
     return counts
 
 
