@@ -107,9 +107,11 @@ def test_the_sync_agrees_with_a_promotion_and_keeps_the_same_edges(user):
         actor="sync", external_source="mlflow:test", desired={v1.model_id: {"production": v2.pk}}
     )
 
-    assert counts.unchanged == 1 and counts.created == counts.updated == 0
+    assert counts.unchanged == 1
+    assert counts.created == counts.updated == 0
     edges = _alias_edges(v1.model_id, "production")
-    assert edges[v2.pk] is None and edges[v1.pk] is not None
+    assert edges[v2.pk] is None
+    assert edges[v1.pk] is not None
 
 
 def test_the_sync_records_moves_and_removals(user):
