@@ -423,7 +423,10 @@ def pipeline_run_upsert(
     finished_at: Any = None,
     url: str = "",
 ) -> tuple[PipelineRun, str]:
-    return _upsert(
+    """Create or update one pipeline run; its lineage (commit built, training runs executed) follows."""
+    from mlgov.inventory.sync_services import pipeline_runs_link_by_commit  # sync_services imports this module
+
+    run, outcome = _upsert(
         PipelineRun,
         actor=actor,
         lookup={"pipeline": pipeline, "external_id": external_id},
@@ -437,6 +440,9 @@ def pipeline_run_upsert(
             "url": url,
         },
     )
+    if outcome != "unchanged" and run.commit_sha:
+        pipeline_runs_link_by_commit(commits=[run.commit_sha], actor=actor)
+    return run, outcome
 
 
 TEST_REPORT_FIELDS = ("tests_total", "tests_failed", "tests_errors", "tests_skipped")
