@@ -168,9 +168,21 @@ def lineage_edges_record(
     down_ids = sorted({ids[e.downstream.ident] for e in edges} | {ids[r.ident] for r in replace})
     existing: dict[tuple[int, int, str], LineageEdge] = {}
     for start in range(0, len(down_ids), CHUNK):
-        for edge in LineageEdge.objects.filter(downstream_id__in=down_ids[start : start + CHUNK]).only(
-            "id", "upstream_id", "downstream_id", "relation", "ended_at", "observed_at"
-        ):
+        rows = (
+            LineageEdge.objects.filter(downstream_id__in=down_ids[start : start + CHUNK])
+            .select_related("upstream")
+            .only(
+                "id",
+                "upstream_id",
+                "downstream_id",
+                "relation",
+                "ended_at",
+                "observed_at",
+                "upstream__kind",
+                "upstream__key",
+            )
+        )
+        for edge in rows:
             existing[(edge.upstream_id, edge.downstream_id, edge.relation)] = edge
     refs_by_id = {ids[r.ident]: r for e in edges for r in (e.upstream, e.downstream)} | {
         ids[r.ident]: r for r in replace
@@ -214,9 +226,8 @@ def lineage_edges_record(
                 row.ended_at = ended_at or now
                 to_update.append(row)
                 counts.ended += 1
-                up = refs_by_id.get(key[0])
                 changes.setdefault(down, {}).setdefault("ended", []).append(
-                    f"{key[2]} {up.text if up else f'node:{key[0]}'}"
+                    f"{key[2]} {row.upstream.kind}:{row.upstream.key}"
                 )
     if to_create:
         LineageEdge.objects.bulk_create(to_create, batch_size=CHUNK)
