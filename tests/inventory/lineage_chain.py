@@ -44,13 +44,14 @@ def build_chain(*, prefix: str = "c", commit: str = "a1" * 20, actor: str = "syn
         ],
     ).objects[f"{prefix}-train@d1"]
     experiment = factories.ExperimentFactory(project=project)
+    run_id = (prefix.encode().hex() + "0" * 32)[:32]  # MLflow run ids are 32 hex digits
     run = synced_batch_upsert(
         actor=actor,
         model=TrainingRun,
         external_source=SOURCE,
         rows=[
             {
-                "external_id": f"{prefix}{'0' * 31}",
+                "external_id": run_id,
                 "name": f"{prefix}-run",
                 "status": "FINISHED",
                 "git_commit": commit,
@@ -61,7 +62,7 @@ def build_chain(*, prefix: str = "c", commit: str = "a1" * 20, actor: str = "syn
                 "tags": {"mlflow.source.git.repoURL": "https://github.com/acme/card-fraud"},
             }
         ],
-    ).objects[f"{prefix}{'0' * 31}"]
+    ).objects[run_id]
     synced_run_links_replace(actor=actor, run_ids=[run.pk], inputs={run.pk: [(ds.pk, "training")]}, features={})
     model = factories.RegisteredModelFactory(project=project, name=f"{prefix}-model")
     version = synced_batch_upsert(
