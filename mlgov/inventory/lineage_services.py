@@ -203,6 +203,8 @@ def lineage_edges_record(
                 LineageEdge(
                     upstream_id=key[0],
                     downstream_id=key[1],
+                    upstream_kind=spec.upstream.kind,
+                    downstream_kind=spec.downstream.kind,
                     relation=spec.relation,
                     source=spec.source[:160],
                     observed_at=spec.observed_at or now,

@@ -122,7 +122,8 @@ def test_the_query_costs_one_query_per_level(api, chain, django_assert_num_queri
     api.get(url)  # warm the token's last-used stamp
     # token lookup, the version, its node, then one query per level reached: run; its dataset, commit and
     # CI run; their upstream (the CI run's commit, already seen). Depth 5 is not reached: the frontier empties.
-    with django_assert_num_queries(3 + 3):
+    # Then the kept nodes' keys and labels, and the kept edges' sources.
+    with django_assert_num_queries(3 + 3 + 2):
         body = api.get(url).json()
     assert len(body["nodes"]) == 5
 
