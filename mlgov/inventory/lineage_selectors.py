@@ -362,3 +362,41 @@ def impact_as_dict(impact: Impact) -> dict[str, Any]:
             for v in impact.versions
         ],
     }
+
+
+# --- a model version's lineage summary (for the promotion request page of mlgov.governance) ---
+
+
+def lineage_summary(*, user: Any, version: ModelVersion, depth: int = MAX_DEPTH) -> dict[str, Any]:
+    """What a reviewer needs at a glance about a candidate version's upstream: how many nodes of each
+    kind, its datasets, commits and CI runs (at most ten of each, with links), and whether the walk was
+    truncated. Costs one query for the root, one per level reached and two for labels and sources.
+
+    Template: `{% include "inventory/includes/lineage_summary.html" with summary=... %}`.
+    """
+    row = LineageNode.objects.filter(kind=NodeKind.MODEL_VERSION, key=str(version.pk)).first()
+    root = _node(row) if row else Node(0, NodeKind.MODEL_VERSION, str(version.pk), str(version))
+    result = lineage_query(user=user, roots=[root], query=Query(direction="upstream", depth=depth))
+    counts: dict[str, int] = {}
+    for node in result.nodes[1:]:
+        counts[node.kind] = counts.get(node.kind, 0) + 1
+
+    def listed(kind: str) -> list[dict[str, str]]:
+        return [
+            {"label": n.label or n.key, "url": node_url(n), "key": n.key}
+            for n in sorted(result.of_kind(kind), key=lambda n: (result.hops[n.id], n.label))[:10]
+        ]
+
+    return {
+        "version": version.pk,
+        "counts": dict(sorted(counts.items())),
+        "datasets": listed(NodeKind.DATASET),
+        "commits": listed(NodeKind.COMMIT),
+        "pipeline_runs": listed(NodeKind.PIPELINE_RUN),
+        "training_runs": listed(NodeKind.TRAINING_RUN),
+        "node_count": len(result.nodes),
+        "truncated": result.truncated,
+        "has_training_run": bool(counts.get(NodeKind.TRAINING_RUN)),
+        "has_ci_run": bool(counts.get(NodeKind.PIPELINE_RUN)),
+        "url": reverse("modelversion-detail", args=[version.pk]),
+    }

@@ -190,3 +190,21 @@ def test_anonymous_is_refused(client):
     response = client.get("/api/v1/lineage/dataset/1")
     assert response.status_code in (401, 403)
     assert "error" in response.json()
+
+
+def test_the_lineage_summary_for_a_promotion_page(chain, user, django_assert_num_queries):
+    from django.template.loader import render_to_string
+
+    from mlgov.inventory.lineage_selectors import lineage_summary
+
+    c = chain
+    with django_assert_num_queries(1 + 3 + 2):  # the root node, three levels, labels and sources
+        summary = lineage_summary(user=user, version=c.version)
+    assert summary["counts"] == {"commit": 1, "dataset": 1, "pipelinerun": 1, "trainingrun": 1}
+    assert summary["datasets"][0]["url"] == f"/datasets/{c.dataset.pk}/"
+    assert summary["has_ci_run"] is True
+    html = render_to_string("inventory/includes/lineage_summary.html", {"summary": summary})
+    assert str(c.dataset) in html
+    assert "No CI run is linked" not in html
+    bare = lineage_summary(user=user, version=factories.ModelVersionFactory(training_run=None))
+    assert "No lineage is recorded" in render_to_string("inventory/includes/lineage_summary.html", {"summary": bare})
