@@ -285,6 +285,7 @@ class MlflowSync:
         self._count("trainingrun", result.counts)
         changed = [r for r in page if r.run_id in result.changed_ids]
         synced_run_links_replace(
+            actor=self.actor,
             run_ids=[result.objects[r.run_id].pk for r in changed],
             inputs={
                 result.objects[r.run_id].pk: [
