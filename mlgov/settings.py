@@ -258,6 +258,17 @@ MLGOV_CI_HTTP_TIMEOUT_SECONDS = env_int("MLGOV_CI_HTTP_TIMEOUT_SECONDS", 20)
 MLGOV_GIT_CACHE_DIR = Path(os.environ.get("MLGOV_GIT_CACHE_DIR") or BASE_DIR / "var" / "git-cache")
 # A git fetch that takes longer than this is killed (and retried like an unreachable remote).
 MLGOV_GIT_TIMEOUT_SECONDS = env_int("MLGOV_GIT_TIMEOUT_SECONDS", 600)
+# Lineage (docs/lineage.md): a CI run "executed" a training run of its commit when the training run started
+# within the CI run's span, give or take this many minutes.
+MLGOV_LINEAGE_MATCH_SLACK_MINUTES = env_int("MLGOV_LINEAGE_MATCH_SLACK_MINUTES", 10)
+# The aliases that mean "in production" on the impact page and in the impact API (comma-separated).
+MLGOV_LINEAGE_PRODUCTION_ALIASES = [
+    a.strip()
+    for a in os.environ.get("MLGOV_LINEAGE_PRODUCTION_ALIASES", "production,prod,champion,live").split(",")
+    if a.strip()
+]
+# OpenLineage events: at most this deep (objects and arrays nested) and this many JSON values.
+MLGOV_LINEAGE_MAX_DEPTH = env_int("MLGOV_LINEAGE_MAX_DEPTH", 64)
 
 # --- maturity assessment (docs/configuration.md "Maturity assessment") ---
 # The rubric projects are scored against (a file assessments/rubrics/<id>.yaml).

@@ -14,6 +14,7 @@ from mlgov.accounts.api import ApiTokenViewSet, MembershipViewSet, MeView
 from mlgov.audit.api import AuditEventViewSet
 from mlgov.audit.views import audit_log
 from mlgov.inventory import api as inventory_api
+from mlgov.inventory import lineage_urls
 from mlgov.inventory import views as inventory_views
 
 
@@ -46,6 +47,7 @@ router.register("audit-events", AuditEventViewSet, basename="auditevent")
 
 api_patterns = [
     path("me", MeView.as_view(), name="me"),
+    path("", include(lineage_urls.api_patterns)),
     path("", include(assessment_urls.api_urlpatterns)),
     path("", include(router.urls)),
 ]
@@ -66,6 +68,7 @@ urlpatterns = [
     path("audit/", audit_log, name="audit-log"),
     path("pipelines/<int:pk>/", inventory_views.pipeline_page, name="pipeline-detail"),
     path("", include(git_urls.urlpatterns)),
+    path("", include(lineage_urls.urlpatterns)),
     path("", include(ci_urls.urlpatterns)),
     path("", include(assessment_urls.urlpatterns)),
     path("healthz", core_views.healthz, name="healthz"),
