@@ -19,10 +19,17 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# The demo's webhook secrets: seed_demo signs its CI deliveries with them, and the served app accepts
+# deliveries signed with them (a local demo only; set real secrets in production, docs/configuration.md).
+DEMO_ENV := DEBUG=true \
+	MLGOV_GITHUB_WEBHOOK_SECRET=$${MLGOV_GITHUB_WEBHOOK_SECRET:-demo-github-webhook-secret} \
+	MLGOV_GITLAB_WEBHOOK_TOKEN=$${MLGOV_GITLAB_WEBHOOK_TOKEN:-demo-gitlab-webhook-token} \
+	MLGOV_JENKINS_WEBHOOK_SECRET=$${MLGOV_JENKINS_WEBHOOK_SECRET:-demo-jenkins-webhook-secret}
+
 demo: install
-	DEBUG=true $(BIN)/python manage.py migrate --noinput
-	DEBUG=true $(BIN)/python manage.py seed_demo
-	DEBUG=true $(BIN)/python manage.py runserver $(HOST):$(PORT)
+	$(DEMO_ENV) $(BIN)/python manage.py migrate --noinput
+	$(DEMO_ENV) $(BIN)/python manage.py seed_demo
+	$(DEMO_ENV) $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 serve: install
 	$(BIN)/python manage.py migrate --noinput

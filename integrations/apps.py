@@ -16,3 +16,8 @@ class IntegrationsConfig(AppConfig):
         from mlgov.inventory.hooks import register_sync_history
 
         register_sync_history(sync_history_for)
+
+        from integrations.hooks import register_demo_step
+        from integrations.lineage_demo import send_demo_lineage
+
+        register_demo_step("OpenLineage ETL events", send_demo_lineage)

@@ -3,8 +3,9 @@
 `seed_store` writes a local MLflow store (SQLite and a local artifact root; no server) the way each demo
 team's training code would have: experiments, runs with params, metric histories, commit tags and
 dataset inputs, MLflow 3 logged models or classic ``runs:/`` sources, registered models, versions and
-aliases. `seed_ci_standins` writes the CI pipelines that launched or tested that training, straight into
-the inventory, until the Git/CI sync exists. The demo command then syncs the store like any other.
+aliases. The runs' commits are real: `integrations.demo_repos` builds the git repositories they trained
+from, and `integrations.demo_ci` delivers the CI runs behind them as signed webhooks. The demo command
+then syncs the store and the repositories like any others.
 
 The practices differ per project on purpose, from careless to exemplary, so that the maturity scoring
 has something to tell apart:
@@ -38,7 +39,7 @@ import os
 import random
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -52,14 +53,11 @@ from mlflow import MlflowClient
 from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
-from mlgov.inventory import services
-from mlgov.inventory.demo import ACTOR
-from mlgov.inventory.models import Project
+from integrations import demo_repos
 
 SEED = 2026
 MARKER = "seeded.json"
 MARKER_VERSION = 1
-CI_SOURCE = "demo:ci"
 CONNECTION_NAME = "demo"
 # How the demo connection maps MLflow objects onto projects. home-feed and email-recs do not tag their
 # experiments and models, so name prefixes map them; "churn-exploration" matches no rule.
@@ -139,14 +137,15 @@ class PipelineRunPlan:
 
 @dataclass(frozen=True)
 class PipelinePlan:
+    """A CI pipeline's runs, delivered to mlgov as signed webhooks (integrations/demo_ci.py). What the
+    pipeline is (triggers, jobs) comes from its config file in the demo repository."""
+
     project: str
-    external_id: str
+    repository: str  # the web URL, as the CI provider reports it
     provider: str
     name: str
     config_path: str
     kind: str
-    triggers: tuple[dict[str, Any], ...]
-    jobs: tuple[dict[str, str], ...]
     runs: tuple[PipelineRunPlan, ...]
 
 
@@ -159,6 +158,34 @@ class Plan:
     @property
     def experiment_names(self) -> list[str]:
         return [e.name for e in self.experiments]
+
+    def commit_requests(self) -> dict[str, list[tuple[datetime, str]]]:
+        """Per repository (web URL): (when the commit landed, its placeholder) for every commit a run
+        records, oldest first. A run's commit lands `COMMIT_LEAD` before the run starts."""
+        wanted: dict[str, dict[str, datetime]] = {}
+        for exp in self.experiments:
+            for r in exp.runs:
+                if r.commit:
+                    at = r.start - demo_repos.COMMIT_LEAD
+                    slot = wanted.setdefault(r.tags["mlflow.source.git.repoURL"], {})
+                    slot[r.commit] = min(at, slot.get(r.commit, at))
+        return {repo: sorted((at, key) for key, at in commits.items()) for repo, commits in wanted.items()}
+
+    def with_commits(self, shas: dict[str, str]) -> Plan:
+        """The plan with each placeholder commit replaced by the real sha of the demo repository."""
+
+        def run(r: RunPlan) -> RunPlan:
+            if not r.commit:
+                return r
+            tags = {**r.tags, "mlflow.source.git.commit": shas[r.commit]}
+            return replace(r, commit=shas[r.commit], tags=tags)
+
+        experiments = tuple(replace(e, runs=tuple(run(r) for r in e.runs)) for e in self.experiments)
+        pipelines = tuple(
+            replace(p, runs=tuple(replace(r, commit=shas.get(r.commit, r.commit)) for r in p.runs))
+            for p in self.pipelines
+        )
+        return replace(self, experiments=experiments, pipelines=pipelines)
 
 
 # --- how each team works ----------------------------------------------------------------------------
@@ -192,15 +219,14 @@ class DatasetTemplate:
 
 @dataclass(frozen=True)
 class CiTemplate:
-    """The pipeline that launched (kind "training") or tested (kind "ci") the training code."""
+    """The pipeline that launched (kind "training") or tested (kind "ci") the training code. Its file is in
+    the demo repository (integrations/demo_repos.py), which says what it runs and when."""
 
     project: str
     provider: str
     name: str
     config_path: str
     kind: str
-    triggers: tuple[dict[str, Any], ...]
-    jobs: tuple[dict[str, str], ...]
     url: str  # with {id}
 
 
@@ -303,12 +329,6 @@ TEMPLATES = (
             "card-fraud training",
             ".github/workflows/train.yml",
             "training",
-            ({"type": "schedule", "cron": "0 3 * * 1"}, {"type": "push", "branches": ["main"]}),
-            (
-                {"name": "test", "kind": "test"},
-                {"name": "train", "kind": "train"},
-                {"name": "register", "kind": "deploy"},
-            ),
             "https://github.com/acme/card-fraud/actions/runs/{id}",
         ),
     ),
@@ -334,8 +354,6 @@ TEMPLATES = (
             "account-takeover CI",
             ".github/workflows/ci.yml",
             "ci",
-            ({"type": "pull_request", "branches": ["main"]},),
-            ({"name": "lint", "kind": "test"}, {"name": "test", "kind": "test"}),
             "https://github.com/acme/account-takeover/actions/runs/{id}",
         ),
     ),
@@ -402,8 +420,6 @@ TEMPLATES = (
             "pd-model CI",
             ".gitlab-ci.yml",
             "ci",
-            ({"type": "push", "branches": ["main"]}, {"type": "merge_request"}),
-            ({"name": "test", "kind": "test"}, {"name": "validation-report", "kind": "evaluate"}),
             "https://gitlab.acme.internal/credit-risk/pd-model/-/pipelines/{id}",
         ),
     ),
@@ -442,8 +458,6 @@ TEMPLATES = (
             "store-demand retrain",
             "Jenkinsfile",
             "training",
-            ({"type": "schedule", "cron": "0 2 * * 1"},),
-            ({"name": "train", "kind": "train"}, {"name": "backtest", "kind": "evaluate"}),
             "https://jenkins.acme.internal/job/store-demand-retrain/{id}/",
         ),
     ),
@@ -464,8 +478,6 @@ TEMPLATES = (
             "home-feed CI",
             ".github/workflows/ci.yml",
             "ci",
-            ({"type": "pull_request", "branches": ["main"]},),
-            ({"name": "test", "kind": "test"},),
             "https://github.com/acme/home-feed/actions/runs/{id}",
         ),
     ),
@@ -770,13 +782,11 @@ def build_plan(anchor: date) -> Plan:
             pipelines.append(
                 PipelinePlan(
                     project=t.ci.project,
-                    external_id=f"{p.repo.split('://', 1)[-1]}:{t.ci.config_path}",
+                    repository=p.repo,
                     provider=t.ci.provider,
                     name=t.ci.name,
                     config_path=t.ci.config_path,
                     kind=t.ci.kind,
-                    triggers=t.ci.triggers,
-                    jobs=t.ci.jobs,
                     runs=tuple(ci_runs),
                 )
             )
@@ -861,6 +871,10 @@ class DemoStore:
     def marker_path(self) -> Path:
         return self.directory / MARKER
 
+    @property
+    def git_directory(self) -> Path:
+        return self.directory / "git"
+
     def read_marker(self) -> dict[str, Any] | None:
         try:
             return json.loads(self.marker_path.read_text())
@@ -873,6 +887,7 @@ class SeedResult:
     seeded: bool  # False: the store held the demo already and was left as it was
     plan: Plan
     counts: dict[str, int] = field(default_factory=dict)
+    repos: dict[str, demo_repos.BuiltRepo] = field(default_factory=dict)  # by web URL
 
 
 @contextlib.contextmanager
@@ -918,11 +933,33 @@ def _quiet(*names: str) -> Iterator[None]:
             lg.setLevel(level)
 
 
+def with_repositories(store: DemoStore, plan: Plan) -> tuple[Plan, dict[str, demo_repos.BuiltRepo]]:
+    """Build (or find) the demo's git repositories under the store directory, and put their real commit
+    shas into the plan. Deterministic: the same anchor gives the same shas."""
+    requests = plan.commit_requests()
+    repos = demo_repos.ensure_repos(
+        store.git_directory,
+        {repo: [at for at, _ in wanted] for repo, wanted in requests.items()},
+        plan.anchor.isoformat(),
+    )
+    shas: dict[str, str] = {}
+    for repo, wanted in requests.items():
+        real = demo_repos.commit_shas(repos[repo])
+        if len(real) != len(wanted):
+            raise DemoStoreError(
+                f"{repos[repo].path} has {len(real)} commits after its import, the plan needs {len(wanted)}; "
+                f"remove {store.directory} and run again."
+            )
+        shas.update({key: sha for (_, key), sha in zip(wanted, real, strict=True)})
+    return plan.with_commits(shas), repos
+
+
 def seed_store(store: DemoStore, *, today: date | None = None) -> SeedResult:
-    """Seed `store` through the MLflow client, unless the demo seeded it already."""
+    """Seed `store` through the MLflow client, unless the demo seeded it already; build the git
+    repositories the runs trained from (under `store.git_directory`) first."""
     marker = store.read_marker()
     if marker is not None:
-        plan = build_plan(date.fromisoformat(marker["anchor"]))
+        plan, repos = with_repositories(store, build_plan(date.fromisoformat(marker["anchor"])))
         client = MlflowClient(tracking_uri=store.tracking_uri, registry_uri=store.tracking_uri)
         missing = [n for n in plan.experiment_names if client.get_experiment_by_name(n) is None]
         if missing:
@@ -930,14 +967,14 @@ def seed_store(store: DemoStore, *, today: date | None = None) -> SeedResult:
                 f"{store.directory} was seeded by the demo but lacks the experiments {missing}; "
                 f"remove the directory and run again."
             )
-        return SeedResult(seeded=False, plan=plan, counts=marker.get("counts", {}))
+        return SeedResult(seeded=False, plan=plan, counts=marker.get("counts", {}), repos=repos)
     if store.db_path.exists():
         raise DemoStoreError(
             f"{store.directory} holds an MLflow store the demo did not finish seeding (interrupted?); "
             f"remove the directory and run again."
         )
-    plan = build_plan(today or datetime.now(UTC).date())
     store.directory.mkdir(parents=True, exist_ok=True)
+    plan, repos = with_repositories(store, build_plan(today or datetime.now(UTC).date()))
     with _unsynced_sqlite(store.db_path):
         with _quiet("mlflow.store.db.utils", "alembic"):
             # Creating the store here (rather than through the client) gives MLflow's "Default" experiment
@@ -949,7 +986,7 @@ def seed_store(store: DemoStore, *, today: date | None = None) -> SeedResult:
     tmp = store.marker_path.with_suffix(".tmp")
     tmp.write_text(json.dumps({"version": MARKER_VERSION, "anchor": plan.anchor.isoformat(), "counts": counts}))
     tmp.replace(store.marker_path)
-    return SeedResult(seeded=True, plan=plan, counts=counts)
+    return SeedResult(seeded=True, plan=plan, counts=counts, repos=repos)
 
 
 def _ms(moment: datetime) -> int:
@@ -1034,41 +1071,3 @@ def _write_run(client: MlflowClient, exp_id: str, r: RunPlan) -> str:
         )
     client.set_terminated(rid, status=r.status, end_time=_ms(r.end))
     return rid
-
-
-# --- CI stand-ins -----------------------------------------------------------------------------------
-
-
-def seed_ci_standins(plan: Plan) -> dict[str, int]:
-    """The pipelines and pipeline runs behind the training, written straight into the inventory until the
-    Git/CI sync exists. Their commits and times are the MLflow runs' own. Idempotent (upserts)."""
-    counts = {"created": 0, "updated": 0, "unchanged": 0}
-    projects = {p.slug: p for p in Project.objects.filter(slug__in=[p.project for p in plan.pipelines])}
-    for p in plan.pipelines:
-        pipeline, outcome = services.pipeline_upsert(
-            actor=ACTOR,
-            external_source=CI_SOURCE,
-            external_id=p.external_id,
-            provider=p.provider,
-            name=p.name,
-            project=projects.get(p.project),
-            config_path=p.config_path,
-            triggers=list(p.triggers),
-            kind=p.kind,
-            jobs=list(p.jobs),
-        )
-        counts[outcome] += 1
-        for r in p.runs:
-            _, outcome = services.pipeline_run_upsert(
-                actor=ACTOR,
-                pipeline=pipeline,
-                external_id=r.external_id,
-                status=r.status,
-                commit_sha=r.commit,
-                trigger=r.trigger,
-                started_at=r.started,
-                finished_at=r.finished,
-                url=r.url,
-            )
-            counts[outcome] += 1
-    return counts

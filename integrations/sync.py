@@ -39,6 +39,7 @@ from mlgov.inventory.choices import LaunchedBy
 from mlgov.inventory.models import Dataset, Experiment, Feature, ModelVersion, Project, RegisteredModel, TrainingRun
 from mlgov.inventory.sync_services import (
     UpsertCounts,
+    pipeline_runs_link_by_commit,
     synced_aliases_apply,
     synced_batch_upsert,
     synced_mark_removed,
@@ -284,6 +285,7 @@ class MlflowSync:
         self._count("trainingrun", result.counts)
         changed = [r for r in page if r.run_id in result.changed_ids]
         synced_run_links_replace(
+            actor=self.actor,
             run_ids=[result.objects[r.run_id].pk for r in changed],
             inputs={
                 result.objects[r.run_id].pk: [
@@ -295,6 +297,8 @@ class MlflowSync:
                 result.objects[r.run_id].pk: [features.objects[ref].pk for ref in r.feature_refs] for r in changed
             },
         )
+        # "This model was trained by CI from this commit": CI runs recorded before the training run was synced.
+        pipeline_runs_link_by_commit(commits=[r.git_commit for r in changed], actor=self.actor)
 
     def sync_models(self) -> tuple[dict[str, RegisteredModel], set[str], dict[str, dict[str, str]]]:
         self.progress(phase="models", done=0)

@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from assessments import urls as assessment_urls
 from integrations import git_urls
 from integrations import views as integration_views
 from integrations.api import MlflowConnectionViewSet, SyncRunViewSet
@@ -14,6 +15,7 @@ from mlgov.audit.api import AuditEventViewSet
 from mlgov.audit.views import audit_log
 from mlgov.governance import urls as governance_urls
 from mlgov.inventory import api as inventory_api
+from mlgov.inventory import lineage_urls
 from mlgov.inventory import views as inventory_views
 
 
@@ -38,7 +40,12 @@ router.register("experiments", inventory_api.ExperimentViewSet, basename="experi
 router.register("runs", inventory_api.TrainingRunViewSet, basename="trainingrun")
 router.register("integrations/mlflow", MlflowConnectionViewSet, basename="mlflowconnection")
 router.register("sync-runs", SyncRunViewSet, basename="syncrun")
-for _prefix, _viewset, _basename in (*git_urls.api_routes, *ci_urls.api_routes, *governance_urls.api_routes):
+for _prefix, _viewset, _basename in (
+    *git_urls.api_routes,
+    *ci_urls.api_routes,
+    *assessment_urls.api_routes,
+    *governance_urls.api_routes,
+):
     router.register(_prefix, _viewset, basename=_basename)
 router.register("memberships", MembershipViewSet, basename="membership")
 router.register("tokens", ApiTokenViewSet, basename="apitoken")
@@ -46,6 +53,8 @@ router.register("audit-events", AuditEventViewSet, basename="auditevent")
 
 api_patterns = [
     path("me", MeView.as_view(), name="me"),
+    path("", include(lineage_urls.api_patterns)),
+    path("", include(assessment_urls.api_urlpatterns)),
     *governance_urls.api_patterns,
     path("", include(router.urls)),
 ]
@@ -66,7 +75,9 @@ urlpatterns = [
     path("audit/", audit_log, name="audit-log"),
     path("pipelines/<int:pk>/", inventory_views.pipeline_page, name="pipeline-detail"),
     path("", include(git_urls.urlpatterns)),
+    path("", include(lineage_urls.urlpatterns)),
     path("", include(ci_urls.urlpatterns)),
+    path("", include(assessment_urls.urlpatterns)),
     path("", include(governance_urls.urlpatterns)),
     path("healthz", core_views.healthz, name="healthz"),
     path("admin/", admin.site.urls),

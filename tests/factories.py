@@ -183,15 +183,21 @@ class TrainingRunFactory(factory.django.DjangoModelFactory):
     external_id = factory.Sequence(lambda n: f"{n:032x}")
 
 
-# --- governance ---
+# --- assessments ---
 
 
-class PromotionPolicyFactory(factory.django.DjangoModelFactory):
+class AssessmentFactory(factory.django.DjangoModelFactory):
     class Meta:
-        model = "governance.PromotionPolicy"
+        model = "assessments.Assessment"
 
-    name = factory.Sequence(lambda n: f"policy-{n}")
-    target = "production"
-    approvals_required = 2
-    independence = "strict"
-    max_age_hours = 168
+    project = factory.SubFactory(ProjectFactory)
+    rubric_id = "azure-mlops"
+    rubric_version = "1"
+    level = 0
+    dimensions = factory.LazyFunction(dict)
+    scorecard = factory.LazyFunction(dict)
+    fingerprint = factory.Sequence(lambda n: f"{n:040x}")
+    is_latest = True
+    trigger = "cli"
+    computed_at = factory.LazyFunction(timezone.now)
+    checked_at = factory.LazyAttribute(lambda a: a.computed_at)

@@ -67,7 +67,7 @@ class ReviewSerializer(serializers.ModelSerializer):
         fields = ["reviewer", "decision", "comment", "created_at"]
 
 
-class WaiverSerializer(serializers.ModelSerializer):
+class GateWaiverSerializer(serializers.ModelSerializer):
     granted_by = serializers.CharField(source="granted_by.username", read_only=True)
 
     class Meta:
@@ -124,7 +124,7 @@ class PromotionSerializer(serializers.ModelSerializer):
 
 class PromotionDetailSerializer(PromotionSerializer):
     reviews = ReviewSerializer(many=True, read_only=True)
-    waivers = WaiverSerializer(many=True, read_only=True)
+    waivers = GateWaiverSerializer(many=True, read_only=True)
 
     class Meta(PromotionSerializer.Meta):
         fields = [*PromotionSerializer.Meta.fields, "reviews", "waivers"]

@@ -26,6 +26,7 @@ class PipelineProvider(models.TextChoices):
     GITLAB = "gitlab", "GitLab CI"
     JENKINS = "jenkins", "Jenkins"
     MLFLOW = "mlflow", "MLflow"
+    OPENLINEAGE = "openlineage", "OpenLineage"
     OTHER = "other", "Other"
 
 
@@ -52,3 +53,28 @@ class LaunchedBy(models.TextChoices):
     PERSON = "person", "Person"
     SERVICE = "service", "CI or service"
     UNKNOWN = "unknown", "Unknown"
+
+
+class NodeKind(models.TextChoices):
+    """What a lineage node stands for. Object kinds use the inventory model's name."""
+
+    DATASET = "dataset", "Dataset"
+    FEATURE = "feature", "Feature"
+    TRAINING_RUN = "trainingrun", "Training run"
+    COMMIT = "commit", "Git commit"
+    PIPELINE_RUN = "pipelinerun", "Pipeline run"
+    MODEL_VERSION = "modelversion", "Model version"
+    ALIAS = "alias", "Alias assignment"
+
+
+class EdgeRelation(models.TextChoices):
+    """How a downstream node depends on an upstream one; read as "<downstream> <relation> <upstream>"."""
+
+    CONSUMED = "consumed", "consumed"  # dataset -> training run or pipeline run
+    USED = "used", "used"  # feature -> training run
+    FROM_COMMIT = "from_commit", "ran from commit"  # commit -> training run
+    BUILT = "built", "built"  # commit -> pipeline run ("pipeline run built commit")
+    EXECUTED = "executed", "was executed by"  # pipeline run -> training run ("pipeline run executed run")
+    PRODUCED_BY = "produced_by", "was produced by"  # training run -> model version, pipeline run -> dataset
+    ASSIGNED = "assigned", "is assigned to"  # model version -> alias assignment
+    DERIVED_FROM = "derived_from", "was derived from"  # dataset -> dataset

@@ -22,5 +22,7 @@ AUDIT_ACTIONS.update(
         "modelalias.removed": "A model alias was removed",
         "pipelinerun.training_runs_linked": "A CI run was linked to the training runs of its commit",
         "pipelinerun.test_report_recorded": "A JUnit test report was recorded on a CI run",
+        "lineage.edges_recorded": "Lineage edges into a node were recorded or ended",
+        "lineage.event_received": "An OpenLineage run event was received",
     }
 )

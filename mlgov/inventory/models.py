@@ -5,9 +5,11 @@ from __future__ import annotations
 from django.db import models
 
 from mlgov.inventory.choices import (
+    EdgeRelation,
     LaunchedBy,
     Lifecycle,
     ModelVersionStatus,
+    NodeKind,
     PipelineKind,
     PipelineProvider,
     RiskTier,
@@ -311,3 +313,104 @@ class PipelineRun(ExternalKeyed):
 
     def __str__(self) -> str:
         return f"{self.pipeline.name} #{self.external_id}"
+
+
+# --- Lineage: one graph from data to deployment (see docs/lineage.md) ---
+
+
+class LineageNode(models.Model):
+    """A node of the lineage graph: an inventory object, a git commit, or an alias assignment.
+
+    `key` identifies the node within its kind: the object's primary key as text for inventory objects,
+    the lower-case SHA for a commit, and ``<model id>:<alias>:<version id>`` for an alias assignment.
+    `object_id` is the inventory row (the model version, for an alias assignment; empty for a commit).
+    """
+
+    kind = models.CharField(max_length=16, choices=NodeKind.choices)
+    key = models.CharField(max_length=300)
+    object_id = models.BigIntegerField(null=True, blank=True)
+    label = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["kind", "key"], name="lineagenode_kind_key_uniq")]
+        indexes = [models.Index(fields=["kind", "object_id"], name="lineagenode_kind_object_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.label or self.key}"
+
+
+class LineageEdge(models.Model):
+    """A dependency: `downstream` <relation> `upstream`, with who observed it and when.
+
+    `observed_at` is when the fact happened according to its source where known (a run's start, a
+    version's registration, an event's time), else when mlgov first recorded it. `ended_at` is set when
+    the fact stopped holding (an alias moved away, a run's inputs were replaced); the edge is kept.
+    """
+
+    # Indexed by the two walk indexes in Meta (covering on PostgreSQL, plain elsewhere), not by Django's own.
+    upstream = models.ForeignKey(LineageNode, on_delete=models.CASCADE, related_name="downstream_edges", db_index=False)
+    downstream = models.ForeignKey(LineageNode, on_delete=models.CASCADE, related_name="upstream_edges", db_index=False)
+    # The kinds of both ends, copied from the nodes (a node's kind never changes): a walk's level is then
+    # one index-only scan of the edges, without a join to the nodes.
+    upstream_kind = models.CharField(max_length=16, choices=NodeKind.choices)
+    downstream_kind = models.CharField(max_length=16, choices=NodeKind.choices)
+    relation = models.CharField(max_length=16, choices=EdgeRelation.choices)
+    source = models.CharField(max_length=160, blank=True)
+    observed_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    recorded_at = models.DateTimeField(auto_now_add=True)
+    attributes = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["upstream", "downstream", "relation"], name="lineageedge_uniq"),
+        ]
+        # Covering indexes for the walk on PostgreSQL (index-only scans; other backends use the foreign-key
+        # indexes). See docs/lineage.md and tests/benchmarks/bench_lineage.py.
+        indexes = [
+            models.Index(
+                fields=["downstream"],
+                include=["id", "upstream", "relation", "upstream_kind", "observed_at", "ended_at"],
+                name="lineageedge_up_walk_idx",
+            ),
+            models.Index(
+                fields=["upstream"],
+                include=["id", "downstream", "relation", "downstream_kind", "observed_at", "ended_at"],
+                name="lineageedge_down_walk_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.downstream_id} {self.relation} {self.upstream_id}"
+
+
+class LineageEvent(models.Model):
+    """An OpenLineage RunEvent as received, kept whole (unknown facets included).
+
+    (run id, event type, event time) is unique: a repeated event is recognised and ignored.
+    """
+
+    run_id = models.CharField(max_length=64)
+    event_type = models.CharField(max_length=16)
+    event_time = models.DateTimeField()
+    job_namespace = models.CharField(max_length=300)
+    job_name = models.CharField(max_length=500)
+    producer = models.CharField(max_length=2000, blank=True)
+    payload = models.JSONField(default=dict)
+    received_by = models.CharField(max_length=150, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    pipeline_run = models.ForeignKey(
+        PipelineRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="lineage_events"
+    )
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["run_id", "event_type", "event_time"], name="lineageevent_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job_namespace}/{self.job_name} {self.event_type} {self.run_id}"

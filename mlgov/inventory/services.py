@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -10,6 +11,7 @@ from django.db.models import ProtectedError
 
 from mlgov.audit.services import audit_record, snapshot
 from mlgov.errors import Conflict, ValidationFailed
+from mlgov.inventory.lineage_services import AliasMove, alias_edges_record
 from mlgov.inventory.models import (
     Dataset,
     Feature,
@@ -214,13 +216,15 @@ def model_aliases_replace(*, actor: Any, model: RegisteredModel, aliases: dict[s
     Returns counts: {"created": n, "updated": n, "unchanged": n, "removed": n}.
     """
     counts = {"created": 0, "updated": 0, "unchanged": 0, "removed": 0}
+    moves: list[AliasMove] = []
     current = {a.alias: a for a in ModelAlias.objects.select_for_update().filter(model=model)}
     for alias, version in sorted(aliases.items()):
         if version.model_id != model.pk:
             raise ValidationFailed(f"Version {version} does not belong to model {model}.")
         held = current.pop(alias, None)
         if held is None:
-            row = ModelAlias.objects.create(model=model, alias=alias, version=version)
+            ModelAlias.objects.create(model=model, alias=alias, version=version)
+            moves.append(AliasMove(model.pk, model.name, alias, version.pk, version.version, None, ""))
             audit_record(
                 actor=actor,
                 action="modelalias.assigned",
@@ -231,6 +235,7 @@ def model_aliases_replace(*, actor: Any, model: RegisteredModel, aliases: dict[s
             counts["created"] += 1
         elif held.version_id != version.pk:
             old = held.version.version
+            moves.append(AliasMove(model.pk, model.name, alias, version.pk, version.version, held.version_id, old))
             held.version = version
             held.save(update_fields=["version", "updated_at"])
             audit_record(
@@ -251,9 +256,70 @@ def model_aliases_replace(*, actor: Any, model: RegisteredModel, aliases: dict[s
             before={"alias": alias, "version": row.version.version},
             after={"alias": alias, "version": None},
         )
+        moves.append(AliasMove(model.pk, model.name, alias, None, "", row.version_id, row.version.version))
         row.delete()
         counts["removed"] += 1
+    alias_edges_record(actor=actor, source=model.external_source or "inventory", moves=moves)
     return counts
+
+
+# MLflow's alias rule: letters, digits, "_" and "-" (and it refuses "latest" and "v<number>").
+_ALIAS_RE = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+_RESERVED_ALIAS = re.compile(r"^(latest|v\d+)$", re.IGNORECASE)
+
+
+@transaction.atomic
+def model_alias_set(*, actor: Any, version: ModelVersion, alias: str, source: str = "promotion") -> ModelVersion | None:
+    """Point the alias `alias` of `version.model` at `version`; return the version that held it before.
+
+    Returns None when no version held the alias, and `version` itself when it already held it (then
+    nothing is written and nothing audited). Otherwise the alias row moves (or is created), the move is
+    audited as `modelalias.assigned` (before/after versions and `source`), and the lineage gets the
+    "alias assigned model version" edge (the previous assignment's edge is ended, and kept).
+
+    The promotion service calls this after it has moved the alias in MLflow, so the inventory agrees with
+    MLflow before the next sync; the sync's `synced_aliases_apply` then finds nothing to change.
+    """
+    if not isinstance(alias, str) or not _ALIAS_RE.match(alias) or _RESERVED_ALIAS.match(alias):
+        raise ValidationFailed(
+            "An alias is 1-100 letters, digits, '_' or '-', and not 'latest' or 'v<number>'.",
+            details={"alias": alias if isinstance(alias, str) else repr(alias)},
+        )
+    if version.pk is None:
+        raise ValidationFailed("The model version is not saved.", details={"version": str(version)})
+    model = RegisteredModel.objects.get(pk=version.model_id)
+    row = ModelAlias.objects.select_for_update().select_related("version").filter(model=model, alias=alias).first()
+    if row is not None and row.version_id == version.pk:
+        return version
+    previous = row.version if row is not None else None
+    if row is None:
+        ModelAlias.objects.create(model=model, alias=alias, version=version)
+    else:
+        row.version = version
+        row.save(update_fields=["version", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="modelalias.assigned",
+        target=version,
+        before={"alias": alias, "version": previous.version if previous else None},
+        after={"alias": alias, "version": version.version, "source": source},
+    )
+    alias_edges_record(
+        actor=actor,
+        source=source,
+        moves=[
+            AliasMove(
+                model.pk,
+                model.name,
+                alias,
+                version.pk,
+                version.version,
+                previous.pk if previous else None,
+                previous.version if previous else "",
+            )
+        ],
+    )
+    return previous
 
 
 @transaction.atomic
@@ -357,7 +423,10 @@ def pipeline_run_upsert(
     finished_at: Any = None,
     url: str = "",
 ) -> tuple[PipelineRun, str]:
-    return _upsert(
+    """Create or update one pipeline run; its lineage (commit built, training runs executed) follows."""
+    from mlgov.inventory.sync_services import pipeline_runs_link_by_commit  # sync_services imports this module
+
+    run, outcome = _upsert(
         PipelineRun,
         actor=actor,
         lookup={"pipeline": pipeline, "external_id": external_id},
@@ -371,6 +440,9 @@ def pipeline_run_upsert(
             "url": url,
         },
     )
+    if outcome != "unchanged" and run.commit_sha:
+        pipeline_runs_link_by_commit(commits=[run.commit_sha], actor=actor)
+    return run, outcome
 
 
 TEST_REPORT_FIELDS = ("tests_total", "tests_failed", "tests_errors", "tests_skipped")

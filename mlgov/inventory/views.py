@@ -140,9 +140,12 @@ def model_page(request, pk):
 @login_required
 def model_version_page(request, pk):
     """A version: its source run's params and metrics, dataset inputs, commit, aliases and sync history."""
+    from mlgov.inventory.lineage_views import lineage_context  # lineage_views imports this module's helpers
+
     version = get_object_or_404(selectors.model_version_detail(user=request.user), pk=pk)
     data = ModelVersionDetailSerializer(version).data
-    return render(request, "inventory/model_version_detail.html", {"v": version, "data": data})
+    lineage = lineage_context(request, kind="modelversion", ident=str(pk), direction="upstream")
+    return render(request, "inventory/model_version_detail.html", {"v": version, "data": data, **lineage})
 
 
 @login_required

@@ -6,14 +6,15 @@ from __future__ import annotations
 import io
 from datetime import date
 
+import git
 import pytest
 from django.core.management import CommandError, call_command
 from django.db.models import Max
 from mlflow import MlflowClient
 
 from integrations import demo
-from integrations.models import MlflowConnection, SyncRun
-from mlgov.accounts.models import Membership, User
+from integrations.models import GitRepository, MlflowConnection, RepoFinding, RepoSignal, SyncRun, WebhookDelivery
+from mlgov.accounts.models import ApiToken, Membership, User
 from mlgov.audit.models import AuditEvent
 from mlgov.inventory.models import (
     Dataset,
@@ -173,9 +174,20 @@ def test_card_fraud_is_exemplary(mlflow_dir):
         "merchant_risk",
         "device_profile",
     }
-    # The CI pipeline that launched each training run ran on the same commit.
-    ci = Pipeline.objects.get(project__slug="card-fraud")
-    assert (ci.provider, ci.kind) == ("github", "training")
+    # The CI pipeline that launched each training run ran on the same commit (it trains, evaluates and
+    # registers: the register job makes it a deployment pipeline).
+    ci = Pipeline.objects.get(project__slug="card-fraud", config_path=".github/workflows/train.yml")
+    assert (ci.provider, ci.kind) == ("github", "deployment")
+    assert {"type": "schedule", "detail": {"cron": "0 3 * * 1"}} in ci.triggers
+    assert [(j["name"], j["kind"]) for j in ci.jobs] == [
+        ("test", "test"),
+        ("train", "train"),
+        ("evaluate", "evaluate"),
+        ("register", "deploy"),
+    ]
+    for pipeline_run in ci.runs.all():
+        assert set(pipeline_run.training_runs.values_list("git_commit", flat=True)) == {pipeline_run.commit_sha}
+        assert len(pipeline_run.jobs) == 4
     assert set(ci.runs.values_list("commit_sha", flat=True)) == set(runs.values_list("git_commit", flat=True))
     assert ci.runs.filter(status="failure").count() == runs.filter(status="FAILED").count() == 1
 
@@ -234,7 +246,10 @@ def test_a_second_run_changes_nothing(mlflow_dir):
     assert "holds the demo already" in out
     assert counts() == before
     new = list(AuditEvent.objects.filter(seq__gt=last_seq).order_by("seq").values_list("action", flat=True))
-    assert new == ["sync.started", "sync.succeeded"]  # the second sync's own, and nothing else
+    # The syncs' own bookkeeping (the MLflow store and the five repositories), and nothing else: the
+    # repositories' heads are unchanged and every webhook delivery is answered "duplicate".
+    assert new == ["sync.started", "sync.succeeded"] * 6
+    assert "95 duplicate" in out
     second = SyncRun.objects.filter(target=SRC).order_by("-id").first()
     assert second.status == "succeeded"
     assert all(c["created"] == c["updated"] == c["removed"] == 0 for c in second.counts.values()), second.counts
@@ -259,3 +274,63 @@ def test_an_interrupted_store_is_refused_not_reseeded(tmp_path, monkeypatch):
     with pytest.raises(CommandError, match="did not finish seeding"):
         call_command("seed_demo", password=PASSWORD, stdout=io.StringIO())
     assert not MlflowConnection.objects.exists()
+
+
+def test_the_runs_trained_from_real_git_repositories(mlflow_dir):
+    seed(mlflow_dir)
+    repositories = {r.name: r for r in GitRepository.objects.select_related("project")}
+    assert set(repositories) == {"card-fraud", "account-takeover", "pd-model", "demand-forecast", "home-feed"}
+    for repo in repositories.values():
+        assert SyncRun.objects.filter(target=repo.sync_target, status="succeeded").exists()
+        history = set(git.Repo(repo.url).git.rev_list("HEAD").split())
+        commits = set(runs_of(repo.project.slug).exclude(git_commit="").values_list("git_commit", flat=True))
+        assert commits, repo.name
+        assert commits <= history, repo.name  # every commit a run records is in the repository
+        assert repo.activity["total_commits"] == len(history)
+
+    # What each team's repository shows differs as its practice does.
+    def kinds(name: str) -> set[str]:
+        return set(RepoSignal.objects.filter(repository=repositories[name]).values_list("kind", flat=True))
+
+    assert kinds("card-fraud") >= {
+        "training_code",
+        "scoring_code",
+        "scoring_test",
+        "ci_config",
+        "data_versioning",
+        "feature_store",
+        "data_validation",
+        "monitoring",
+        "dockerfile",
+        "infrastructure",
+        "dependency_lock",
+    }
+    assert kinds("home-feed") == {"training_code", "test_file", "ci_config"}
+    assert "scoring_test" in kinds("pd-model")
+    assert not RepoFinding.objects.exists()
+
+
+def test_ci_runs_arrive_as_signed_webhooks(mlflow_dir):
+    out = seed(mlflow_dir)
+    deliveries = WebhookDelivery.objects.all()
+    assert set(deliveries.values_list("provider", flat=True)) == {"github", "gitlab", "jenkins"}
+    assert set(deliveries.values_list("status", flat=True)) == {"processed"}
+    assert not AuditEvent.objects.filter(action="security.webhook_rejected").exists()
+    assert "signed webhooks" in out
+    # Every CI run has a delivery behind it, on the pipeline its repository's config file defines. (The
+    # other pipeline runs are the ETL jobs the lineage demo step reports through OpenLineage.)
+    ci_runs = PipelineRun.objects.filter(pipeline__external_source__startswith="repo:").select_related("pipeline")
+    anchor = date.fromisoformat(demo.DemoStore.at(mlflow_dir).read_marker()["anchor"])
+    assert ci_runs.count() == sum(len(p.runs) for p in demo.build_plan(anchor).pipelines)
+    for pipeline_run in ci_runs:
+        assert pipeline_run.deliveries.exists()
+        assert pipeline_run.pipeline.project is not None
+    # Each CI run's test job posted its JUnit report through the API, as the ci-bot service account.
+    assert not ci_runs.filter(tests_total__isnull=True).exists()
+    reports = AuditEvent.objects.filter(action="pipelinerun.test_report_recorded")
+    assert set(reports.values_list("actor_name", "source")) == {("ci-bot", "api")}
+    assert reports.count() == ci_runs.count()
+    assert not ApiToken.objects.filter(user__username="ci-bot", revoked_at__isnull=True).exists()
+    jenkins = Pipeline.objects.get(provider="jenkins")
+    assert (jenkins.project.slug, jenkins.config_path) == ("store-demand", "Jenkinsfile")
+    assert jenkins.runs.count() == runs_of("store-demand").count()

@@ -9,6 +9,8 @@ import pytest
 from mlflow import MlflowClient
 
 from integrations import mlflow as mf
+from integrations.ci.contracts import CiRunEvent
+from integrations.ci.services import ci_run_record
 from integrations.models import MlflowConnection, SyncRun
 from integrations.services import SyncAlreadyRunning
 from integrations.sync import mlflow_sync_now
@@ -277,3 +279,31 @@ def test_feast_tags_become_features_linked_to_the_run(mlflow_server: MlflowServe
         ("driver_stats", "conv_rate"),
     ]
     assert Feature.objects.get(external_id="driver_stats:conv_rate").project.slug == f"{unique}feast"
+
+
+def test_a_ci_run_recorded_before_the_training_run_is_linked_by_the_sync(mlflow_server: MlflowServer, unique):
+    # CI reported its run (webhook) before mlgov synced the MLflow run that CI job launched.
+    commit = (unique.encode().hex() + "c" * 40)[:40]
+    ci_run = ci_run_record(
+        actor="github",
+        event=CiRunEvent(
+            provider="github",
+            repository="github.com/acme/linked",
+            config_path=".github/workflows/train.yml",
+            pipeline_name="Train",
+            run_id=f"{unique}1",
+            status="success",
+            commit_sha=commit,
+            trigger="push",
+            started_at=None,
+            finished_at=None,
+            url="",
+        ),
+    )
+    seeded = seed_project(
+        MlflowClient(mlflow_server.url), prefix=unique, project=None, n_models=1, n_versions=1, commit=commit
+    )
+    assert mlflow_sync_now(connection=connection_for(mlflow_server.url, name="linking")).status == "succeeded"
+    assert list(ci_run.training_runs.values_list("external_id", flat=True)) == seeded.runs
+    linked = AuditEvent.objects.get(action="pipelinerun.training_runs_linked", target_id=str(ci_run.pk))
+    assert linked.actor_name == "sync:mlflow:linking"

@@ -1,16 +1,24 @@
-"""`manage.py seed_demo`: the demo organisation, a real local MLflow store, and a sync of one into the other.
+"""`manage.py seed_demo`: the demo organisation, and the outside systems it syncs from, for real.
 
 1. the organisation (teams, people in every role, projects) through the inventory and accounts services;
-2. a local MLflow store (default var/demo-mlflow/) seeded through the MLflow client, and the CI pipelines
-   behind its training as stand-ins until the Git/CI sync exists (integrations/demo.py);
-3. an MLflow connection named "demo" with mapping rules, and a sync of it, whose counts are printed.
+2. real git repositories for the teams' code (integrations/demo_repos.py, under <demo dir>/git/), and a
+   local MLflow store (default var/demo-mlflow/) seeded through the MLflow client with runs that trained
+   from those repositories' commits (integrations/demo.py);
+3. each repository registered as a GitRepository and synced (signals, findings, activity, pipelines);
+4. the CI runs behind the training, delivered as signed webhooks to the real /hooks/ endpoints
+   (integrations/demo_ci.py);
+5. an MLflow connection named "demo" with mapping rules, and a sync of it, whose counts are printed;
+6. the steps the apps above integrations registered (integrations/hooks.py: scoring, promotions...).
 
-Idempotent: a second run leaves the organisation and the store as they are; its sync finds nothing new.
+Idempotent: a second run leaves the organisation, the repositories and the store as they are; the syncs
+find nothing new and the webhook endpoints answer "duplicate".
 """
 
+import logging
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -24,6 +32,29 @@ DEFAULT_PASSWORD = "mlgov-demo-2026"
 
 def default_mlflow_dir() -> Path:
     return Path(os.environ.get("MLGOV_DEMO_MLFLOW_DIR") or settings.BASE_DIR / "var" / "demo-mlflow")
+
+
+def demo_git_repositories(seeded: Any) -> list[tuple[Any, Any]]:
+    """Register each demo repository (a local path, with the web URL CI and MLflow call it by) and sync it.
+    Idempotent: an unchanged repository is left as it is, and its sync rescans nothing."""
+    from integrations.git_services import git_repository_create, git_repository_update
+    from integrations.git_sync import git_sync_now
+    from integrations.models import GitRepository
+    from mlgov.inventory.models import Project
+
+    out = []
+    for built in seeded.repos.values():
+        t = built.template
+        values = {"url": str(built.path), "web_url": t.web_url, "branch": "main"}
+        repo = GitRepository.objects.filter(name=t.name).first()
+        if repo is None:
+            repo = git_repository_create(
+                actor=ACTOR, name=t.name, project=Project.objects.get(slug=t.project), **values
+            )
+        else:
+            repo, _ = git_repository_update(actor=ACTOR, repository=repo, **values)
+        out.append((repo, git_sync_now(repository=repo, triggered_by=ACTOR)))
+    return out
 
 
 class Command(BaseCommand):
@@ -40,7 +71,20 @@ class Command(BaseCommand):
             help="Directory of the demo's MLflow store (default: $MLGOV_DEMO_MLFLOW_DIR or var/demo-mlflow).",
         )
 
-    def handle(self, *args, password, mlflow_dir, **options):
+    def handle(self, *args, **options):
+        # In-process (eager) tasks log every delivery at INFO, and kombu warns once about the empty broker URL
+        # that eager mode runs with: the command prints its own summary instead.
+        quiet = [logging.getLogger(name) for name in ("celery.app.trace", "kombu.connection")]
+        levels = [logger.level for logger in quiet]
+        for logger in quiet:
+            logger.setLevel(logging.ERROR)
+        try:
+            self.seed(**options)
+        finally:
+            for logger, level in zip(quiet, levels, strict=True):
+                logger.setLevel(level)
+
+    def seed(self, *, password: str, mlflow_dir: str | None, **options: Any) -> None:
         timings: list[tuple[str, float]] = []
         clock = started = time.monotonic()
 
@@ -56,6 +100,7 @@ class Command(BaseCommand):
 
         # Imported here: integrations.demo imports mlflow, which takes seconds; `manage.py help` need not.
         from integrations import demo
+        from integrations.demo_ci import attach_test_reports, deliver_ci_runs
         from integrations.services import mlflow_connection_upsert
         from integrations.sync import mlflow_sync_now
 
@@ -82,7 +127,46 @@ class Command(BaseCommand):
             )
 
         with acting(source="cli"):
-            ci = demo.seed_ci_standins(seeded.plan)
+            repositories = demo_git_repositories(seeded)
+        lap("git repositories")
+        for repo, run in repositories:
+            counts = ", ".join(
+                f"{kind} {n['created'] + n['updated']}"
+                for kind, n in sorted(run.counts.items())
+                if n["created"] + n["updated"]
+            )
+            self.stdout.write(
+                f"Git repository {repo.name!r} ({repo.web_url}, {repo.url}): sync #{run.pk} {run.status}"
+                + (f"; written: {counts}" if counts else "; head unchanged")
+            )
+            if run.status != "succeeded":
+                raise CommandError(f"The sync of the git repository {repo.name!r} failed: {run.errors}")
+
+        with acting(source="cli"):
+            answers = deliver_ci_runs(seeded.plan)
+        lap("CI webhooks")
+        self.stdout.write(
+            "CI runs delivered as signed webhooks to /hooks/github/, /hooks/gitlab/, /hooks/jenkins/: "
+            + ", ".join(f"{n} {answer}" for answer, n in answers.items() if answer != "demo secrets")
+            + "."
+        )
+        with acting(source="cli"):
+            reports = attach_test_reports(seeded.plan)
+        self.stdout.write(
+            "JUnit test reports posted by the ci-bot service account to /api/v1/pipeline-runs/<id>/test-report: "
+            f"{reports}."
+        )
+        if answers.get("refused"):
+            raise CommandError(f"{answers['refused']} CI webhook deliveries were refused; see the audit log.")
+        if answers.get("demo secrets"):
+            self.stdout.write(
+                self.style.WARNING(
+                    "  No webhook secrets are set (MLGOV_GITHUB_WEBHOOK_SECRET, MLGOV_GITLAB_WEBHOOK_TOKEN, "
+                    "MLGOV_JENKINS_WEBHOOK_SECRET): the demo signed with its own. `make demo` sets them."
+                )
+            )
+
+        with acting(source="cli"):
             connection, outcome = mlflow_connection_upsert(
                 actor=ACTOR,
                 name=demo.CONNECTION_NAME,
@@ -90,11 +174,6 @@ class Command(BaseCommand):
                 mapping=demo.MAPPING,
                 description="The demo's local MLflow store (manage.py seed_demo).",
             )
-        lap("CI stand-ins, connection")
-        self.stdout.write(
-            f"CI pipelines and runs (stand-ins until the Git/CI sync exists): {ci['created']} created, "
-            f"{ci['updated']} updated, {ci['unchanged']} unchanged."
-        )
         self.stdout.write(f"MLflow connection {connection.name!r}: {outcome}.")
 
         # A freshly seeded store is read in full; otherwise the connection's usual choice (incremental).

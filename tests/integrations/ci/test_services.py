@@ -53,7 +53,9 @@ def run_event(**changes) -> CiRunEvent:
 
 
 def actions(target_type: str = "pipelinerun") -> list[str]:
-    return list(AuditEvent.objects.filter(target_type=target_type).order_by("seq").values_list("action", flat=True))
+    """The object's own audit actions (its lineage edges are audited too, as lineage.edges_recorded)."""
+    events = AuditEvent.objects.filter(target_type=target_type).exclude(action__startswith="lineage.")
+    return list(events.order_by("seq").values_list("action", flat=True))
 
 
 # --- ci_run_record ---
