@@ -13,6 +13,7 @@ from typing import Any
 
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
+from assessments import selectors as assessment_selectors
 from integrations.models import GitRepository
 from mlgov.accounts.constants import REVIEWERS
 from mlgov.accounts.selectors import user_can_manage_team, user_group_names, user_is_admin, user_team_roles
@@ -36,13 +37,11 @@ from mlgov.inventory.models import ModelAlias, ModelVersion, PipelineRun, Regist
 
 
 def project_maturity_level(*, project_id: int | None) -> int | None:
-    """The project's current maturity level (0-4), or None when it has not been assessed.
-
-    Interim: the assessments app (issue 5) provides `assessments.selectors.project_maturity_level`; until it
-    is merged there is no assessment to read, so every project counts as not assessed. This is the one place
-    the min-maturity gate reads the level.
-    """
-    return None
+    """The project's current maturity level (0-4) from its latest assessment, or None when it has not been
+    assessed (the min-maturity gate then fails, saying so). The one place the gate reads the level."""
+    if project_id is None:
+        return None
+    return assessment_selectors.project_maturity_level(project_id=project_id)
 
 
 # --- policies ---

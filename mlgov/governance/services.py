@@ -40,6 +40,7 @@ from mlgov.governance.models import (
     validate_alias,
 )
 from mlgov.inventory.models import ModelAlias, ModelVersion, RegisteredModel
+from mlgov.inventory.services import model_alias_set
 from mlgov.inventory.validators import validate_no_control_chars
 
 logger = logging.getLogger(__name__)
@@ -679,26 +680,11 @@ def promotion_apply(*, request_id: int, final_attempt: bool = True) -> ApplyOutc
     return ApplyOutcome(_apply_finish(req.pk), "applied")
 
 
-def inventory_alias_moved(*, actor: str, version: ModelVersion, alias: str) -> None:
-    """Make the inventory show an alias mlgov has just moved in MLflow. The one place this happens.
-
-    Interim: `mlgov.inventory.services.model_alias_set` (issue 7) will move the inventory's alias at once;
-    until it is merged, a sync of the model's connection is requested when this transaction commits, and
-    the inventory catches up from MLflow through the sync's own services.
-    """
-    source = version.model.external_source if version.model_id else ""
-    if not source.startswith("mlflow:"):
-        return
-
-    def request_sync() -> None:
-        from integrations.models import MlflowConnection
-        from integrations.sync import mlflow_sync_request
-
-        connection = MlflowConnection.objects.filter(name=source.split(":", 1)[1]).first()
-        if connection is not None and connection.enabled:
-            mlflow_sync_request(connection=connection, triggered_by=actor)
-
-    transaction.on_commit(request_sync, robust=True)
+def inventory_alias_moved(*, actor: str, version: ModelVersion, alias: str, source: str = "promotion") -> None:
+    """Make the inventory show an alias mlgov has just moved in MLflow, in the same transaction: the alias
+    row, its audit event (`modelalias.assigned`) and the lineage edge "alias assigned model version", through
+    the inventory's own service. The next sync then finds nothing to change."""
+    model_alias_set(actor=actor, version=version, alias=alias, source=source)
 
 
 # --- drift --------------------------------------------------------------------------------------------------
@@ -877,7 +863,7 @@ def drift_revert(*, finding_id: int, final_attempt: bool = True) -> DriftFinding
             after={"alias": finding.alias, "version": finding.expected_number},
         )
         notifications.drift_event(event="drift.reverted", finding=finding)
-        inventory_alias_moved(actor=actor, version=finding.expected_version, alias=finding.alias)
+        inventory_alias_moved(actor=actor, version=finding.expected_version, alias=finding.alias, source="revert")
     return finding
 
 

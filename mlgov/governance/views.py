@@ -21,6 +21,7 @@ from mlgov.governance import policies, selectors, services
 from mlgov.governance.choices import DriftStatus
 from mlgov.governance.choices import PromotionState as State
 from mlgov.governance.models import DriftFinding, PromotionRequest
+from mlgov.inventory.lineage_selectors import lineage_summary
 from mlgov.inventory.models import Team
 from mlgov.inventory.selectors import model_version_list, registered_model_list
 from mlgov.pages import csv_response, paginate, query_without
@@ -29,16 +30,20 @@ VIEWS = ("queue", "mine", "all")
 
 
 def _filtered(request: HttpRequest, qs):
-    state, target, team, q = (request.GET.get(k, "").strip() for k in ("state", "target", "team", "q"))
+    state, target, team, project, q = (
+        request.GET.get(k, "").strip() for k in ("state", "target", "team", "project", "q")
+    )
     if state in State.values:
         qs = qs.filter(state=state)
     if target:
         qs = qs.filter(target=target)
     if team:
         qs = qs.filter(model__project__team__slug=team)
+    if project:
+        qs = qs.filter(model__project__slug=project)
     if q:
         qs = qs.filter(Q(model__name__icontains=q) | Q(justification__icontains=q))
-    return qs, {"state": state, "target": target, "team": team, "q": q}
+    return qs, {"state": state, "target": target, "team": team, "project": project, "q": q}
 
 
 @login_required
@@ -152,6 +157,7 @@ def promotion_page(request: HttpRequest, pk: int) -> HttpResponse:
             "can_waive": req.state == State.PENDING and user_is_manager(user) and not is_requester,
             "can_rollback": req.state == State.APPLIED and req.previous_version_id is not None,
             "history": selectors.promotion_history(request=req),
+            "lineage": lineage_summary(user=request.user, version=req.version),
             "alias_history": selectors.alias_history_list(model=req.model, alias=req.target)[:10],
         },
     )
