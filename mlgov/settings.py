@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -140,6 +141,11 @@ STORAGES = {
         )
     },
 }
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "assessments.finders.PlotlyJsFinder",  # plotly.js from the plotly package, served locally (never a CDN)
+]
 WHITENOISE_USE_FINDERS = True
 with contextlib.suppress(OSError):  # whitenoise warns when STATIC_ROOT is missing
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)
@@ -263,6 +269,23 @@ MLGOV_LINEAGE_PRODUCTION_ALIASES = [
 ]
 # OpenLineage events: at most this deep (objects and arrays nested) and this many JSON values.
 MLGOV_LINEAGE_MAX_DEPTH = env_int("MLGOV_LINEAGE_MAX_DEPTH", 64)
+
+# --- maturity assessment (docs/configuration.md "Maturity assessment") ---
+# The rubric projects are scored against (a file assessments/rubrics/<id>.yaml).
+MLGOV_RUBRIC = os.environ.get("MLGOV_RUBRIC", "azure-mlops")
+# Attestations expire after this many days (a rubric criterion or an attestation rule may shorten it).
+MLGOV_ATTESTATION_DAYS = env_int("MLGOV_ATTESTATION_DAYS", 180)
+# A waiver may last at most this many days.
+MLGOV_WAIVER_MAX_DAYS = env_int("MLGOV_WAIVER_MAX_DAYS", 365)
+# Evidence observed longer ago than this no longer meets a criterion (it shows as stale), unless the
+# criterion sets its own `fresh_days`.
+MLGOV_EVIDENCE_FRESH_DAYS = env_int("MLGOV_EVIDENCE_FRESH_DAYS", 180)
+# The nightly scoring of every project runs at this hour (UTC, Celery beat).
+MLGOV_SCORING_NIGHTLY_HOUR = env_int("MLGOV_SCORING_NIGHTLY_HOUR", 2)
+CELERY_BEAT_SCHEDULE["score-nightly"] = {
+    "task": "assessments.score_nightly",
+    "schedule": crontab(hour=MLGOV_SCORING_NIGHTLY_HOUR, minute=30),
+}
 
 LOGGING = {
     "version": 1,

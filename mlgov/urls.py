@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from assessments import urls as assessment_urls
 from integrations import git_urls
 from integrations import views as integration_views
 from integrations.api import MlflowConnectionViewSet, SyncRunViewSet
@@ -38,7 +39,7 @@ router.register("experiments", inventory_api.ExperimentViewSet, basename="experi
 router.register("runs", inventory_api.TrainingRunViewSet, basename="trainingrun")
 router.register("integrations/mlflow", MlflowConnectionViewSet, basename="mlflowconnection")
 router.register("sync-runs", SyncRunViewSet, basename="syncrun")
-for _prefix, _viewset, _basename in (*git_urls.api_routes, *ci_urls.api_routes):
+for _prefix, _viewset, _basename in (*git_urls.api_routes, *ci_urls.api_routes, *assessment_urls.api_routes):
     router.register(_prefix, _viewset, basename=_basename)
 router.register("memberships", MembershipViewSet, basename="membership")
 router.register("tokens", ApiTokenViewSet, basename="apitoken")
@@ -47,6 +48,7 @@ router.register("audit-events", AuditEventViewSet, basename="auditevent")
 api_patterns = [
     path("me", MeView.as_view(), name="me"),
     path("", include(lineage_urls.api_patterns)),
+    path("", include(assessment_urls.api_urlpatterns)),
     path("", include(router.urls)),
 ]
 
@@ -68,6 +70,7 @@ urlpatterns = [
     path("", include(git_urls.urlpatterns)),
     path("", include(lineage_urls.urlpatterns)),
     path("", include(ci_urls.urlpatterns)),
+    path("", include(assessment_urls.urlpatterns)),
     path("healthz", core_views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_patterns, "api"), namespace="api")),

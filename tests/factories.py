@@ -181,3 +181,23 @@ class TrainingRunFactory(factory.django.DjangoModelFactory):
     started_at = factory.LazyFunction(timezone.now)
     external_source = "mlflow:test"
     external_id = factory.Sequence(lambda n: f"{n:032x}")
+
+
+# --- assessments ---
+
+
+class AssessmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "assessments.Assessment"
+
+    project = factory.SubFactory(ProjectFactory)
+    rubric_id = "azure-mlops"
+    rubric_version = "1"
+    level = 0
+    dimensions = factory.LazyFunction(dict)
+    scorecard = factory.LazyFunction(dict)
+    fingerprint = factory.Sequence(lambda n: f"{n:040x}")
+    is_latest = True
+    trigger = "cli"
+    computed_at = factory.LazyFunction(timezone.now)
+    checked_at = factory.LazyAttribute(lambda a: a.computed_at)

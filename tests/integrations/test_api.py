@@ -95,8 +95,10 @@ def test_sync_endpoint_runs_a_sync_and_sync_runs_are_listed(
         response = client.post("/api/v1/integrations/mlflow/shared/sync", {"mode": "full"}, format="json")
     assert response.status_code == 202, response.content
     assert response.json()["status"] in ("queued", "succeeded")
-    # Handed to the task queue on commit (eager here: no broker); the sync it ran queued the after-sync hook.
-    assert len(callbacks) == 2
+    # Handed to the task queue on commit (eager here: no broker); the sync it ran called the after-sync hook,
+    # whose callback (assessments) queued a scoring task on commit in turn.
+    assert len(callbacks) == 3
+    assert callbacks[-1].func.__self__.name == "assessments.score_after_sync"
     run = SyncRun.objects.get(pk=response.json()["id"])
     assert run.status == "succeeded", run.errors
     assert run.triggered_by == maintainer.username

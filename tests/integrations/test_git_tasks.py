@@ -40,7 +40,8 @@ def test_a_requested_sync_runs_on_commit(builder, git_cache, project, django_cap
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         run = git_sync_request(repository=repo, triggered_by="maya")
         assert run.status == "queued"  # nothing runs before the commit
-    assert len(callbacks) == 2  # the task, on the request's commit; the after-sync hook, on the sync's
+    # the task, on the request's commit; the after-sync hook, on the sync's; the scoring task that hook queues
+    assert len(callbacks) == 3
     run.refresh_from_db()
     assert (run.status, run.triggered_by, run.attempts) == ("succeeded", "maya", 1)
     assert set(RepoSignal.objects.values_list("kind", flat=True)) == {"training_code", "dockerfile"}

@@ -25,7 +25,7 @@ import redis
 from celery.contrib.testing.worker import start_worker
 from celery.signals import task_postrun, task_prerun
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import OperationalError, connections, transaction
 from django.utils import timezone
 from hypothesis import given
 from hypothesis import strategies as st
@@ -173,13 +173,25 @@ def connection_for(url: str, name: str) -> MlflowConnection:
 
 
 def poll(read: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
-    """Read the database until `read()` returns something truthy, within a bound."""
+    """Read the database until `read()` returns something truthy, within a bound.
+
+    On SQLite the test database is in memory with a shared cache, where a read that meets another
+    connection's open write transaction fails at once ("database table is locked") instead of waiting: a
+    worker thread may be writing (the scoring task the after-sync hook queues runs beside the sync). Such a
+    read is tried again, within the same bound."""
     deadline = time.monotonic() + timeout
-    while not (result := read()):
+    while True:
+        try:
+            result = read()
+        except OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+            result = None
+        if result:
+            return result
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.05)
-    return result
 
 
 def broker_messages(client: redis.Redis) -> int:
@@ -420,7 +432,8 @@ def test_eager_request_runs_the_sync_in_process_on_commit(
         run = mlflow_sync_request(connection=conn, triggered_by="test")
         assert SyncRun.objects.get(pk=run.pk).status == "queued"  # nothing runs before the commit
         assert not RegisteredModel.objects.filter(external_source=conn.external_source).exists()
-    assert len(callbacks) == 2  # the task, on the request's commit; the after-sync hook, on the sync's
+    # the task, on the request's commit; the after-sync hook, on the sync's; the scoring task that hook queues
+    assert len(callbacks) == 3
     run.refresh_from_db()
     assert run.status == "succeeded", run.errors
     assert run.attempts == 1
