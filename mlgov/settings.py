@@ -144,7 +144,7 @@ STORAGES = {
 STATICFILES_FINDERS = [
     "django.contrib.staticfiles.finders.FileSystemFinder",
     "django.contrib.staticfiles.finders.AppDirectoriesFinder",
-    "assessments.finders.PlotlyJsFinder",  # plotly.js from the plotly package, served locally (never a CDN)
+    "mlgov.finders.PlotlyJsFinder",  # plotly.js from the plotly package, served locally (never a CDN)
 ]
 WHITENOISE_USE_FINDERS = True
 with contextlib.suppress(OSError):  # whitenoise warns when STATIC_ROOT is missing
