@@ -162,6 +162,14 @@ EVIDENCE_KINDS: dict[str, EvidenceKind] = {
             _CIRUN + "; facts: tests",
         ),
         _k(
+            "lineage.dataset.produced",
+            "lineage",
+            "Datasets the project's training runs consumed that a data pipeline produced or derived (OpenLineage "
+            "jobs reported to mlgov): the data arrives through an automated pipeline.",
+            "source: the producing job's lineage source (`openlineage:<namespace>`); link: the newest such "
+            "dataset's page; observed_at: when the pipeline last produced it; count: datasets; facts: datasets",
+        ),
+        _k(
             "mlgov.team.maintainer",
             "mlgov",
             "The project's team has at least one maintainer in mlgov.",
@@ -212,8 +220,15 @@ DETECTORS: dict[str, Detector] = {
         ),
         _detector(
             "data_pipeline",
-            "Data arrives through an automated pipeline: a data pipeline or job in CI, or versioned data stages (DVC).",
-            _clause("a data pipeline", "ci.pipeline.data", "ci.job.data", "git.signal.data_versioning"),
+            "Data arrives through an automated pipeline: a data pipeline or job in CI, versioned data stages (DVC), "
+            "or a data pipeline that reported producing the training data (OpenLineage).",
+            _clause(
+                "a data pipeline",
+                "ci.pipeline.data",
+                "ci.job.data",
+                "git.signal.data_versioning",
+                "lineage.dataset.produced",
+            ),
         ),
         _detector(
             "training_as_jobs",

@@ -2,8 +2,9 @@
 
 `collect_evidence(project_ids=None, now=...)` builds immutable `ProjectEvidence` for every project at once
 (or for the given ids), from the inventory (MLflow runs, versions, aliases and datasets; pipelines and CI
-runs), the integrations (Git signals and commit activity), accounts (the team's maintainers), the
-attestations and waivers, and the providers registered through `assessments.hooks` (governance).
+runs; the data pipelines the lineage graph says produced the training data), the integrations (Git
+signals and commit activity), accounts (the team's maintainers), the attestations and waivers, and the
+providers registered through `assessments.hooks` (governance).
 
 It costs a fixed number of queries whatever the number of projects: each source table is read once
 as an aggregate grouped by project and source (counts, newest time and newest id per kind of evidence),
@@ -35,8 +36,17 @@ from integrations.git_selectors import commit_url, file_url
 from integrations.models import GitRepository, MlflowConnection, RepoSignal
 from mlgov.accounts.choices import TeamRole
 from mlgov.accounts.models import Membership
-from mlgov.inventory.choices import LaunchedBy, ModelVersionStatus, PipelineKind, RunStatus
-from mlgov.inventory.models import ModelAlias, ModelVersion, Pipeline, PipelineRun, Project, RunInput, TrainingRun
+from mlgov.inventory.choices import EdgeRelation, LaunchedBy, ModelVersionStatus, NodeKind, PipelineKind, RunStatus
+from mlgov.inventory.models import (
+    LineageEdge,
+    ModelAlias,
+    ModelVersion,
+    Pipeline,
+    PipelineRun,
+    Project,
+    RunInput,
+    TrainingRun,
+)
 
 CHUNK = 2000
 _SENTINEL = 424242424242  # reversed once per page name, then replaced by the real key
@@ -444,6 +454,49 @@ def _ci_runs(scope: Scope, links: _Links) -> dict[int, list[Evidence]]:
     return out
 
 
+def _lineage(scope: Scope, links: _Links) -> dict[int, list[Evidence]]:
+    """`lineage.dataset.produced`: datasets consumed by the project's runs that a pipeline produced, or that
+    were derived from a dataset (the OpenLineage output matched to the MLflow snapshot), as current edges."""
+    produced = LineageEdge.objects.filter(
+        downstream_kind=NodeKind.DATASET,
+        relation__in=(EdgeRelation.PRODUCED_BY, EdgeRelation.DERIVED_FROM),
+        ended_at__isnull=True,
+    )
+    newest = {
+        row["downstream__object_id"]: row
+        for row in produced.values("downstream__object_id").annotate(at=Max("observed_at"), source=Max("source"))
+    }
+    if not newest:
+        return {}
+    used = (
+        RunInput.objects.filter(
+            dataset_id__in=list(newest), run__removed_at__isnull=True, **{f"run__{k}": v for k, v in scope.items()}
+        )
+        .exclude(run__project_id=None)
+        .values_list("run__project_id", "dataset_id", "dataset__name")
+        .distinct()
+    )
+    found: dict[int, dict[int, str]] = defaultdict(dict)
+    for pid, dataset_id, name in used:
+        found[pid][dataset_id] = name
+    out: dict[int, list[Evidence]] = defaultdict(list)
+    for pid, datasets in found.items():
+        latest = max(datasets, key=lambda d: (newest[d]["at"], d))
+        names = sorted(set(datasets.values()))
+        out[pid].append(
+            Evidence(
+                kind="lineage.dataset.produced",
+                source=newest[latest]["source"] or "lineage",
+                observed_at=newest[latest]["at"],
+                link=links.page("dataset-detail", latest),
+                count=len(datasets),
+                summary=f"{_plural(len(datasets), 'dataset')} produced by a data pipeline: {', '.join(names[:5])}",
+                facts={"datasets": names[:50]},
+            )
+        )
+    return out
+
+
 def _maintainers(projects: dict[int, dict[str, Any]], links: _Links, now: datetime) -> dict[int, list[Evidence]]:
     teams = {p["team_id"] for p in projects.values()}
     counts = dict(
@@ -523,6 +576,7 @@ def _collect(
         _git(scope, links, now),
         _pipelines(scope, links),
         _ci_runs(scope, links),
+        _lineage(scope, links),
         _maintainers(projects, links, now),
         provided_evidence(list(projects), now),
     ):

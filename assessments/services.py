@@ -7,11 +7,9 @@ the scorecard a person looks at next already counts them; if that scoring fails,
 
 from __future__ import annotations
 
-import gc
 import logging
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -31,6 +29,7 @@ from integrations.models import GitRepository, SyncRun
 from mlgov.accounts.selectors import user_can_manage_team, user_is_admin, user_is_manager, user_is_reviewer
 from mlgov.audit.services import PendingEvent, audit_record, audit_record_many, snapshot
 from mlgov.errors import Conflict, PermissionDenied, ValidationFailed
+from mlgov.gctools import gc_paused
 from mlgov.inventory.choices import Lifecycle, RiskTier
 from mlgov.inventory.models import (
     Dataset,
@@ -220,20 +219,6 @@ def _write_snapshots(
     }
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a run builds its evidence and scorecards: hundreds of
-    thousands of small immutable objects (no reference cycles; reference counting frees them) would
-    otherwise trigger full collections that cost as much as the scoring itself (docs/performance.md)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def scoring_run_execute(*, scoring_run_id: int, final_attempt: bool = True) -> ScoringRun:
     """Run a queued scoring run: collect the evidence, score every project, store what changed.
 
@@ -250,7 +235,7 @@ def scoring_run_execute(*, scoring_run_id: int, final_attempt: bool = True) -> S
     timings: dict[str, float] = {}
     try:
         rubric = rubric_or_error(run.rubric_id)
-        with _gc_paused():
+        with gc_paused():
             clock = time.perf_counter()
             evidence = collect_evidence(project_ids=run.project_ids, now=now, rubric_id=rubric.id)
             timings["evidence_s"] = round(time.perf_counter() - clock, 4)

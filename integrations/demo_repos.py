@@ -334,6 +334,10 @@ TEMPLATES: tuple[RepoTemplate, ...] = (
             "ato/__init__.py": "",
             "ato/train.py": _py("Train the ATO classifier.", "import mlflow\n\n\ndef main():\n    mlflow.autolog()\n"),
             "ato/features.py": _py("Login features.", "def ip_risk(ip):\n    return 0.0\n"),
+            "ato/score.py": _py(
+                "Score a login for the auth service (not yet in production).",
+                "def score(login: dict) -> float:\n    return 0.0\n",
+            ),
             "notebooks/eda.ipynb": json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}),
             "tests/test_features.py": "from ato.features import ip_risk\n\n\n"
             "def test_ip_risk():\n    assert ip_risk('10.0.0.1') == 0.0\n",

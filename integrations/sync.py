@@ -35,6 +35,7 @@ from integrations.services import (
 )
 from mlgov.context import acting
 from mlgov.errors import Conflict
+from mlgov.gctools import gc_frozen
 from mlgov.inventory.choices import LaunchedBy
 from mlgov.inventory.models import Dataset, Experiment, Feature, ModelVersion, Project, RegisteredModel, TrainingRun
 from mlgov.inventory.sync_services import (
@@ -450,7 +451,8 @@ def mlflow_sync_execute(
                 actor=f"sync:{connection.external_source}",
                 progress=lambda **p: _progress(sync_run, on_progress, p),
             )
-            counts = sync.run(mode=mode, since=since)
+            with gc_frozen():  # collections walk the sync's objects only, not the whole process (performance.md)
+                counts = sync.run(mode=mode, since=since)
     except mf.MlflowUnreachable as exc:
         if not final_attempt:
             sync_run_requeue(sync_run=sync_run, error=str(exc))

@@ -23,5 +23,4 @@ api_patterns = [
 urlpatterns = [
     path("datasets/<int:pk>/", lineage_views.dataset_page, name="dataset-detail"),
     path("datasets/<int:pk>/impact/", lineage_views.impact_page, name="dataset-impact"),
-    path("static-vendor/plotly.min.js", lineage_views.plotly_js, name="plotly-js"),
 ]

@@ -1,16 +1,12 @@
-"""Lineage pages: the graph on the model version and dataset pages, the dataset impact page, plotly.js."""
+"""Lineage pages: the graph on the model version and dataset pages, and the dataset impact page."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import plotly
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
-from django.utils.http import http_date
-from django.views.decorators.http import require_GET
 
 from mlgov.errors import DomainError
 from mlgov.inventory import lineage_selectors as ls
@@ -21,7 +17,6 @@ from mlgov.inventory.lineage_charts import KIND_LABELS, lineage_figure
 from mlgov.inventory.models import RunInput
 from mlgov.pages import csv_response
 
-PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 _PAGE_PARAMS = ("direction", "depth", "current", "kinds")
 NODE_TABLE_ROWS = 200
 
@@ -116,12 +111,3 @@ def impact_page(request: HttpRequest, pk: int) -> HttpResponse:
             "by_digest": bool(by_digest),
         },
     )
-
-
-@require_GET
-def plotly_js(request: HttpRequest) -> FileResponse:
-    """plotly.js from the plotly package itself: the pages never load it from a CDN."""
-    response = FileResponse(PLOTLY_JS.open("rb"), content_type="text/javascript; charset=utf-8")
-    response["Cache-Control"] = "public, max-age=86400"
-    response["Last-Modified"] = http_date(PLOTLY_JS.stat().st_mtime)
-    return response

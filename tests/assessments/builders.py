@@ -7,6 +7,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from integrations.models import GitRepository, RepoSignal
+from mlgov.inventory.lineage_services import EdgeSpec, lineage_edges_record, object_node, object_ref
 from mlgov.inventory.models import Project, RunInput
 from tests import factories
 
@@ -39,6 +40,20 @@ def full_evidence(project: Project, *, n: int = 0, web_url: str | None = None) -
     factories.TrainingRunFactory(experiment=monitor)
     dataset = factories.DatasetFactory(project=project)
     RunInput.objects.create(run=runs[0], dataset=dataset, context="training")
+    # An ETL job reported (OpenLineage) producing the raw table the training snapshot was derived from.
+    etl = object_ref("pipelinerun", factories.PipelineRunFactory(pipeline__project=None).pk)
+    lineage_edges_record(
+        actor="test",
+        edges=[
+            EdgeSpec(
+                upstream=etl,
+                downstream=object_node(dataset),
+                relation="produced_by",
+                source="openlineage:airflow-prod",
+                observed_at=now - timedelta(days=1),
+            )
+        ],
+    )
     RunInput.objects.create(run=runs[0], dataset=factories.DatasetFactory(project=project), context="evaluation")
     version = factories.ModelVersionFactory(model__project=project, training_run=runs[0], git_commit=runs[0].git_commit)
     factories.ModelAliasFactory(version=version, alias="champion")

@@ -193,3 +193,34 @@ def test_a_provider_that_breaks_the_contract_is_refused(providers):
     providers[:] = [lambda ids, now: {project.pk: [{"kind": "promotion.governed"}]}]
     with pytest.raises(TypeError, match="not Evidence"):
         collect_evidence(now=timezone.now())
+
+
+def test_training_data_a_pipeline_produced_is_evidence_of_a_data_pipeline():
+    from mlgov.inventory.lineage_services import EdgeSpec, lineage_edges_record, object_node, object_ref
+    from mlgov.inventory.models import RunInput
+
+    project, other = factories.ProjectFactory(), factories.ProjectFactory()
+    run = factories.TrainingRunFactory(experiment=factories.ExperimentFactory(project=project))
+    snapshot, raw = factories.DatasetFactory(project=project), factories.DatasetFactory()
+    RunInput.objects.create(run=run, dataset=snapshot, context="training")
+    factories.TrainingRunFactory(experiment=factories.ExperimentFactory(project=other))
+    etl = object_ref("pipelinerun", factories.PipelineRunFactory(pipeline__project=None).pk)
+    at = timezone.now() - timedelta(hours=3)
+    lineage_edges_record(
+        actor="test",
+        edges=[
+            EdgeSpec(etl, object_node(raw), "produced_by", "openlineage:dbt-prod", at),
+            EdgeSpec(object_node(raw), object_node(snapshot), "derived_from", "openlineage:dbt-prod", at),
+        ],
+    )
+    evidence = collect_evidence(now=timezone.now())
+    (record,) = [r for r in evidence[project.pk].records if r.kind == "lineage.dataset.produced"]
+    assert (record.source, record.link, record.count) == ("openlineage:dbt-prod", f"/datasets/{snapshot.pk}/", 1)
+    assert record.observed_at == at
+    assert record.facts == {"datasets": [snapshot.name]}
+    assert not [r for r in evidence[other.pk].records if r.kind == "lineage.dataset.produced"]
+
+    # A derivation that no longer holds (its edge ended) is not evidence.
+    lineage_edges_record(actor="test", edges=[], replace={object_node(snapshot): ["derived_from"]})
+    records = collect_evidence(now=timezone.now())[project.pk].records
+    assert not [r for r in records if r.kind == "lineage.dataset.produced"]

@@ -98,5 +98,5 @@ def test_lineage_graph_depth_click_and_impact(page, live_server):
     host = urlsplit(base).netloc
     outside = [u for u in requests if urlsplit(u).scheme in ("http", "https") and urlsplit(u).netloc != host]
     assert outside == [], f"requests left the live server: {outside}"
-    assert any(u.endswith("/static-vendor/plotly.min.js") for u in requests)
+    assert any(u.endswith("/static/vendor/plotly/plotly.min.js") for u in requests)
     assert errors == []

@@ -12,6 +12,7 @@ from django.core.management import CommandError, call_command
 from django.db.models import Max
 from mlflow import MlflowClient
 
+from assessments.models import Assessment
 from integrations import demo
 from integrations.models import GitRepository, MlflowConnection, RepoFinding, RepoSignal, SyncRun, WebhookDelivery
 from mlgov.accounts.models import ApiToken, Membership, User
@@ -334,3 +335,17 @@ def test_ci_runs_arrive_as_signed_webhooks(mlflow_dir):
     jenkins = Pipeline.objects.get(provider="jenkins")
     assert (jenkins.project.slug, jenkins.config_path) == ("store-demand", "Jenkinsfile")
     assert jenkins.runs.count() == runs_of("store-demand").count()
+
+
+def test_the_demo_projects_score_from_careless_to_exemplary(mlflow_dir):
+    seed(mlflow_dir)
+    levels = dict(Assessment.objects.filter(is_latest=True).values_list("project__slug", "level"))
+    # Exemplary and scheduled-retraining teams reach level 3 (level 4 needs governed promotions); people who
+    # train by hand stop at level 1; no data pipeline or scoring code in Git stops a project at level 0.
+    assert {slug: levels[slug] for slug in ("card-fraud", "store-demand", "pd-model", "account-takeover")} == {
+        "card-fraud": 3,
+        "store-demand": 3,
+        "pd-model": 1,
+        "account-takeover": 1,
+    }
+    assert levels["email-recs"] == levels["home-feed"] == 0
