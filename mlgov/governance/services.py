@@ -836,7 +836,9 @@ def drift_revert(*, finding_id: int, final_attempt: bool = True) -> DriftFinding
     mlflow_alias_set(actor=actor, model=finding.model, alias=finding.alias, version=finding.expected_number)
     with transaction.atomic():
         finding = (
-            DriftFinding.objects.select_for_update().select_related("model", "expected_version").get(pk=finding_id)
+            DriftFinding.objects.select_for_update(of=("self",))
+            .select_related("model", "expected_version")
+            .get(pk=finding_id)
         )
         if finding.status != DriftStatus.OPEN:
             return finding
@@ -873,7 +875,11 @@ def drift_accept(*, finding: DriftFinding, actor: Any, note: str) -> DriftFindin
     note = _text(note, field="note", required=True)
     if not user_is_manager(actor):
         raise PermissionDenied("Only managers may accept a drift finding.")
-    finding = DriftFinding.objects.select_for_update().select_related("model", "observed_version").get(pk=finding.pk)
+    finding = (
+        DriftFinding.objects.select_for_update(of=("self",))
+        .select_related("model", "observed_version")
+        .get(pk=finding.pk)
+    )
     if finding.status != DriftStatus.OPEN:
         raise Conflict(f"The finding is {finding.status}, not open.", code="invalid_state")
     now = _now()
