@@ -39,6 +39,7 @@ from typing import Any
 import yaml
 from django.db import transaction
 
+from integrations import hooks
 from integrations.git_services import (
     check_branch,
     check_env_var,
@@ -124,6 +125,8 @@ class OrgConfig:
     projects: tuple[ProjectSpec, ...] = ()
     mlflow: tuple[MlflowSpec, ...] = ()
     git: tuple[GitSpec, ...] = ()
+    # Sections registered by the apps above integrations (integrations.hooks.register_config_section).
+    sections: tuple[tuple[str, Any], ...] = ()
 
 
 class _Reader:
@@ -176,7 +179,8 @@ def parse_config(text: str) -> OrgConfig:
     r = _Reader()
     if not isinstance(data, dict):
         raise ConfigError("The config file must be a mapping.", details={"problems": ["<root>: must be a mapping"]})
-    unknown = sorted(set(data) - {"users", "teams", "projects", "integrations"})
+    extra = {name: (parse, apply) for name, parse, apply in hooks.config_sections()}
+    unknown = sorted(set(data) - {"users", "teams", "projects", "integrations"} - set(extra))
     if unknown:
         r.problems.append(f"<root>: unknown key(s) {', '.join(unknown)}")
 
@@ -341,9 +345,16 @@ def parse_config(text: str) -> OrgConfig:
         dupes = sorted({x for x in specs if specs.count(x) > 1})
         if dupes:
             r.problems.append(f"{label}: duplicate {', '.join(dupes)}")
+    context = hooks.ConfigContext(frozenset(known_teams), frozenset(known_users), frozenset(known_projects))
+    sections = []
+    for name, (parse, _) in extra.items():
+        if name in data:
+            parsed, problems = parse(data[name], context)
+            r.problems += problems
+            sections.append((name, parsed))
     if r.problems:
         raise ConfigError(f"The config file has {len(r.problems)} problem(s).", details={"problems": r.problems})
-    return OrgConfig(tuple(users), tuple(teams), tuple(projects), tuple(mlflow), tuple(git_repos))
+    return OrgConfig(tuple(users), tuple(teams), tuple(projects), tuple(mlflow), tuple(git_repos), tuple(sections))
 
 
 @transaction.atomic
@@ -405,6 +416,9 @@ def config_apply(*, actor: Any, config: OrgConfig, source_name: str = "") -> dic
         project = Project.objects.get(slug=g.project)
         _, outcome = git_repository_upsert(actor=actor, name=g.name, project=project, **values)
         changed["git_repositories"] += outcome != "unchanged"
+    appliers = {name: apply for name, _, apply in hooks.config_sections()}
+    for name, parsed in config.sections:
+        changed[name] = appliers[name](parsed, actor)
     if any(changed.values()):
         audit_record(
             actor=actor, action="config.applied", target_type="config", target_repr=source_name[:300], after=changed

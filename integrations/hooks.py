@@ -57,3 +57,33 @@ def register_demo_step(label: str, step: DemoStep) -> None:
 
 def demo_steps() -> list[tuple[str, DemoStep]]:
     return list(_demo_steps)
+
+
+# --- config sections: apps above integrations add top-level sections to the organisation config file ---
+
+
+@dataclass(frozen=True)
+class ConfigContext:
+    """What a section parser may check names against: what the file itself declares (the database is the
+    parser's to query for the rest)."""
+
+    teams: frozenset[str]
+    users: frozenset[str]
+    projects: frozenset[str]
+
+
+# parse(value of the section, context) -> (parsed value, problems named by path, e.g. "policies[0].target: ...")
+ConfigParse = Callable[[object, ConfigContext], tuple[object, list[str]]]
+# apply(parsed value, actor) -> how many objects it changed; runs inside `config_apply`'s transaction
+ConfigApply = Callable[[object, object], int]
+_config_sections: dict[str, tuple[ConfigParse, ConfigApply]] = {}
+
+
+def register_config_section(name: str, parse: ConfigParse, apply: ConfigApply) -> None:
+    """Add a top-level section (e.g. ``policies``) to `manage.py apply_config`. Sections apply after the
+    built-in ones (users, teams, projects, integrations), in registration order."""
+    _config_sections.setdefault(name, (parse, apply))
+
+
+def config_sections() -> list[tuple[str, ConfigParse, ConfigApply]]:
+    return [(name, parse, apply) for name, (parse, apply) in _config_sections.items()]

@@ -232,6 +232,8 @@ CELERY_BEAT_SCHEDULE = {
     "dispatch-due-ci-polls": {"task": "integrations.ci.dispatch_due_ci_polls", "schedule": 60.0},
     # Each Git repository has its own interval (GitRepository.sync_interval_minutes).
     "dispatch-due-git-syncs": {"task": "integrations.dispatch_due_git_syncs", "schedule": 60.0},
+    # Pending promotion requests past their policy's age limit expire; abandoned applies fail.
+    "expire-promotions": {"task": "governance.expire_promotions", "schedule": 300.0},
 }
 
 # --- mlgov ---
@@ -289,6 +291,30 @@ CELERY_BEAT_SCHEDULE["score-nightly"] = {
     "task": "assessments.score_nightly",
     "schedule": crontab(hour=MLGOV_SCORING_NIGHTLY_HOUR, minute=30),
 }
+
+# --- Governance (promotions, drift, notifications; see docs/governance.md) ---
+# Retries of the apply task while MLflow is unreachable (exponential backoff with jitter), then the request fails.
+MLGOV_PROMOTION_APPLY_MAX_RETRIES = env_int("MLGOV_PROMOTION_APPLY_MAX_RETRIES", 5)
+# An apply that has been running this long without finishing (its worker died) is failed so it can be retried.
+MLGOV_PROMOTION_APPLY_STALE_MINUTES = env_int("MLGOV_PROMOTION_APPLY_STALE_MINUTES", 30)
+# Outbound webhooks: retries on network errors, 5xx, 408 and 429; the timeout of each POST.
+MLGOV_NOTIFY_MAX_RETRIES = env_int("MLGOV_NOTIFY_MAX_RETRIES", 5)
+MLGOV_NOTIFY_TIMEOUT_SECONDS = env_int("MLGOV_NOTIFY_TIMEOUT_SECONDS", 10)
+# The address links in emails and webhook payloads start with.
+MLGOV_BASE_URL = os.environ.get("MLGOV_BASE_URL", "http://127.0.0.1:8000")
+
+# --- Email (notifications). Without EMAIL_HOST, messages are written as files under var/mail/. ---
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND") or (
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.filebased.EmailBackend"
+)
+EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH") or str(BASE_DIR / "var" / "mail")
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", bool(EMAIL_HOST))
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "mlgov <mlgov@localhost>")
 
 LOGGING = {
     "version": 1,

@@ -13,6 +13,7 @@ from mlgov import views as core_views
 from mlgov.accounts.api import ApiTokenViewSet, MembershipViewSet, MeView
 from mlgov.audit.api import AuditEventViewSet
 from mlgov.audit.views import audit_log
+from mlgov.governance import urls as governance_urls
 from mlgov.inventory import api as inventory_api
 from mlgov.inventory import lineage_urls
 from mlgov.inventory import views as inventory_views
@@ -39,7 +40,12 @@ router.register("experiments", inventory_api.ExperimentViewSet, basename="experi
 router.register("runs", inventory_api.TrainingRunViewSet, basename="trainingrun")
 router.register("integrations/mlflow", MlflowConnectionViewSet, basename="mlflowconnection")
 router.register("sync-runs", SyncRunViewSet, basename="syncrun")
-for _prefix, _viewset, _basename in (*git_urls.api_routes, *ci_urls.api_routes, *assessment_urls.api_routes):
+for _prefix, _viewset, _basename in (
+    *git_urls.api_routes,
+    *ci_urls.api_routes,
+    *assessment_urls.api_routes,
+    *governance_urls.api_routes,
+):
     router.register(_prefix, _viewset, basename=_basename)
 router.register("memberships", MembershipViewSet, basename="membership")
 router.register("tokens", ApiTokenViewSet, basename="apitoken")
@@ -49,6 +55,7 @@ api_patterns = [
     path("me", MeView.as_view(), name="me"),
     path("", include(lineage_urls.api_patterns)),
     path("", include(assessment_urls.api_urlpatterns)),
+    *governance_urls.api_patterns,
     path("", include(router.urls)),
 ]
 
@@ -71,6 +78,7 @@ urlpatterns = [
     path("", include(lineage_urls.urlpatterns)),
     path("", include(ci_urls.urlpatterns)),
     path("", include(assessment_urls.urlpatterns)),
+    path("", include(governance_urls.urlpatterns)),
     path("healthz", core_views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_patterns, "api"), namespace="api")),

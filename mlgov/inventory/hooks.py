@@ -24,3 +24,18 @@ def sync_history(external_source: str, limit: int = 10) -> list[dict[str, Any]]:
     for provider in _sync_history:
         rows += provider(external_source, limit)
     return sorted(rows, key=lambda r: r.get("id", 0), reverse=True)[:limit]
+
+
+# Sections that higher layers add to the model page (governance: open promotion requests, drift, alias
+# history). A provider takes (model, user) and returns {"template": ..., "context": {...}} or None.
+ModelPageSection = Callable[[Any, Any], dict[str, Any] | None]
+_model_sections: list[ModelPageSection] = []
+
+
+def register_model_page_section(provider: ModelPageSection) -> None:
+    if provider not in _model_sections:
+        _model_sections.append(provider)
+
+
+def model_page_sections(model: Any, user: Any) -> list[dict[str, Any]]:
+    return [s for s in (provider(model, user) for provider in _model_sections) if s]

@@ -5,7 +5,7 @@ from django.db.models import Count, F, Max, Q
 from django.shortcuts import get_object_or_404, redirect, render
 
 from mlgov.accounts.selectors import membership_list, user_can_manage_team
-from mlgov.inventory import selectors
+from mlgov.inventory import hooks, selectors
 from mlgov.inventory.choices import Lifecycle, RiskTier
 from mlgov.inventory.serializers import ModelVersionDetailSerializer
 from mlgov.pages import csv_response, paginate, query_without
@@ -129,6 +129,7 @@ def model_page(request, pk):
         "inventory/model_detail.html",
         {
             "model": model,
+            "sections": hooks.model_page_sections(model, request.user),
             "page": paginate(request, versions),
             "status": status,
             "query": query_without(request, "page", "export"),

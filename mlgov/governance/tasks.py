@@ -1,0 +1,101 @@
+"""Celery tasks of governance. Each takes ids, calls one service, and owns its retries (exponential
+backoff with full jitter, bounded). Without a broker (eager mode) a task runs in the caller and its first
+attempt is its last."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from celery import shared_task
+from django.conf import settings
+
+from integrations.mlflow import MlflowUnreachable
+
+BACKOFF_BASE_SECONDS = 5.0
+BACKOFF_CAP_SECONDS = 300.0
+
+
+def backoff_seconds(retries: int) -> float:
+    """Uniform in [base, min(cap, base * 2**retries)]."""
+    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**retries)
+    return random.uniform(BACKOFF_BASE_SECONDS, max(BACKOFF_BASE_SECONDS, ceiling))  # noqa: S311
+
+
+def _final(task: Any) -> bool:
+    return bool(task.request.is_eager) or task.request.retries >= task.max_retries
+
+
+@shared_task(
+    bind=True, max_retries=settings.MLGOV_PROMOTION_APPLY_MAX_RETRIES, acks_late=True, name="governance.apply_promotion"
+)
+def apply_promotion(self, request_id: int) -> dict[str, Any]:
+    """Move the alias in MLflow for an approved request. Safe to run twice (see `promotion_apply`)."""
+    from mlgov.governance.services import promotion_apply
+
+    try:
+        outcome = promotion_apply(request_id=request_id, final_attempt=_final(self))
+    except MlflowUnreachable as exc:
+        raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
+    return {"request": request_id, "status": outcome.status, "state": outcome.request.state}
+
+
+@shared_task(name="governance.check_drift")
+def check_drift(sync_run_id: int) -> dict[str, Any]:
+    """After an MLflow sync: compare its aliases with the approved promotions."""
+    from mlgov.governance.services import drift_check
+
+    result = drift_check(sync_run_id=sync_run_id)
+    return {
+        "sync_run": sync_run_id,
+        "checked": result.checked,
+        "detected": list(result.detected),
+        "cleared": list(result.cleared),
+    }
+
+
+@shared_task(
+    bind=True, max_retries=settings.MLGOV_PROMOTION_APPLY_MAX_RETRIES, acks_late=True, name="governance.revert_drift"
+)
+def revert_drift(self, finding_id: int) -> dict[str, Any]:
+    from integrations.mlflow import MlflowError
+    from mlgov.governance.services import drift_revert
+
+    try:
+        finding = drift_revert(finding_id=finding_id)
+    except MlflowUnreachable as exc:
+        if _final(self):
+            return {"finding": finding_id, "status": "failed", "error": str(exc)[:500]}
+        raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
+    except MlflowError as exc:
+        return {"finding": finding_id, "status": "failed", "error": str(exc)[:500]}
+    return {"finding": finding_id, "status": finding.status}
+
+
+@shared_task(name="governance.expire_promotions")
+def expire_promotions() -> int:
+    """Beat: expire pending requests past their policy's age limit; fail abandoned applies."""
+    from mlgov.governance.services import promotions_expire
+
+    return promotions_expire()
+
+
+@shared_task(
+    bind=True, max_retries=settings.MLGOV_NOTIFY_MAX_RETRIES, acks_late=True, name="governance.deliver_webhook"
+)
+def deliver_webhook(self, delivery_id: int) -> dict[str, Any]:
+    """POST one signed delivery; retried on network errors, 5xx, 408 and 429."""
+    from mlgov.governance.notifications import DeliveryRetry, outbound_delivery_attempt
+
+    try:
+        delivery = outbound_delivery_attempt(delivery_id=delivery_id, final_attempt=_final(self))
+    except DeliveryRetry as exc:
+        raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
+    return {"delivery": delivery_id, "status": delivery.status, "attempts": delivery.attempts}
+
+
+@shared_task(name="governance.send_notification_email")
+def send_notification_email(event: str, kind: str, object_id: int, actor_id: int | None = None) -> int:
+    from mlgov.governance.notifications import notification_email_send
+
+    return notification_email_send(event=event, kind=kind, object_id=object_id, actor_id=actor_id)
