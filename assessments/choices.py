@@ -11,6 +11,7 @@ class ScoringTrigger(models.TextChoices):
     CLI = "cli", "Command line"
     DEMO = "demo", "Demo seed"
     CHANGE = "change", "Attestation or waiver changed"
+    GOVERNANCE = "governance", "A promotion applied or a drift finding changed"
 
 
 class ScoringStatus(models.TextChoices):

@@ -21,6 +21,7 @@ import contextlib
 
 from django.db.models import Q
 
+from assessments.models import Assessment
 from integrations.models import SyncRun
 from mlgov.accounts.models import User
 from mlgov.errors import DomainError
@@ -148,4 +149,11 @@ def seed_promotions() -> str:
         f"{policies_total} policies ({made} new); requests: "
         + ", ".join(f"{n} {s}" for s, n in states.items() if n)
         + f"; open drift findings: {open_drift}"
+        + f"; maturity after governance: {_levels()}"
     )
+
+
+def _levels() -> str:
+    """The projects' levels now: applied promotions and drift findings re-score their projects."""
+    latest = Assessment.objects.filter(is_latest=True).values_list("project__slug", "level").order_by("project__slug")
+    return ", ".join(f"{slug} {level}" for slug, level in latest) or "not scored"

@@ -20,6 +20,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from assessments.choices import ScoringTrigger
+from assessments.services import scoring_run_request
 from integrations import mlflow as mf
 from integrations.models import SyncRun
 from integrations.writeback import WriteBackUnavailable, mlflow_alias_holder, mlflow_alias_set
@@ -644,7 +646,16 @@ def _apply_finish(request_id: int) -> PromotionRequest:
         _findings_superseded(model_id=req.model_id, alias=req.target, note=f"superseded by promotion #{req.pk}")
         notifications.promotion_event(event="promotion.applied", request=req, actor="task:apply_promotion")
         inventory_alias_moved(actor="task:apply_promotion", version=req.version, alias=req.target)
+        _rescore(actor="task:apply_promotion", project_ids=[req.model.project_id])
     return req
+
+
+def _rescore(*, actor: str, project_ids: list[int | None]) -> None:
+    """The governance evidence of these projects changed (a promotion applied, a drift finding opened or
+    cleared): queue their scoring once the transaction commits, so the scorecards show it."""
+    ids = sorted({pk for pk in project_ids if pk is not None})
+    if ids:
+        scoring_run_request(trigger=ScoringTrigger.GOVERNANCE, triggered_by=actor, project_ids=ids)
 
 
 def promotion_apply(*, request_id: int, final_attempt: bool = True) -> ApplyOutcome:
@@ -824,6 +835,9 @@ def drift_check(*, sync_run_id: int) -> DriftCheck:
 
             revert_drift.delay_on_commit(new.pk)
         detected.append(new.pk)
+    if detected or cleared:
+        changed = DriftFinding.objects.filter(pk__in=[*detected, *cleared]).values_list("model__project_id", flat=True)
+        _rescore(actor="task:check_drift", project_ids=list(changed))
     return DriftCheck(checked, tuple(detected), tuple(cleared), skipped)
 
 

@@ -29,7 +29,8 @@ def test_the_demo_seeds_a_spread_of_promotions_through_the_real_write_back(tmp_p
     line = next(x for x in out.getvalue().splitlines() if x.startswith("Promotions: "))
     assert line == (
         "Promotions: 3 policies (3 new); requests: 3 applied, 1 pending, 1 rejected; "
-        "open drift findings: pd-logit@production"
+        "open drift findings: pd-logit@production; maturity after governance: account-takeover 1, card-fraud 4, "
+        "email-recs 0, home-feed 0, pd-model 1, store-demand 3, warehouse-demand 0"
     )
     states = dict(PromotionRequest.objects.values_list("model__name", "state").order_by("id"))
     assert set(states.values()) == {"applied", "pending", "rejected"}

@@ -15,6 +15,7 @@ from django.core import mail
 from django.utils import timezone
 from mlflow import MlflowClient
 
+from assessments.models import Assessment, ScoringRun
 from integrations.models import MlflowConnection
 from integrations.sync import mlflow_sync_now
 from mlgov.accounts.services import api_token_create
@@ -120,6 +121,14 @@ def test_request_two_approvals_alias_set_in_mlflow_history_extended_then_drift(o
     decisions = [m.subject for m in mail.outbox if m.to == ["fatima@example.com"]]
     assert any(s.endswith(": approved") for s in decisions)
     assert any(s.endswith(": applied") for s in decisions)
+    # The project's scorecard is brought up to date with the governed promotion.
+    project_id = model.project_id
+    rescored = ScoringRun.objects.filter(trigger="governance", project_ids=[project_id]).order_by("id")
+    assert [(r.status, r.triggered_by) for r in rescored] == [("succeeded", "task:apply_promotion")]
+    latest = Assessment.objects.get(project_id=project_id, is_latest=True)
+    criteria = [c for d in latest.scorecard["dimensions"] for c in d["criteria"]]
+    governed = [c for c in criteria if c["id"] == "release.governed-promotions"]
+    assert governed[0]["status"] == "met", governed
 
     # 2. v3: the previous holder is recorded, the history is extended.
     between = timezone.now()
@@ -160,6 +169,7 @@ def test_request_two_approvals_alias_set_in_mlflow_history_extended_then_drift(o
     finding = DriftFinding.objects.get(model=model, status="open")
     assert (finding.alias, finding.observed_number, finding.expected_number) == ("production", "1", "2")
     assert finding.sync_run_id == run.pk
+    assert ScoringRun.objects.filter(trigger="governance", triggered_by="task:check_drift").count() == 1
     event = AuditEvent.objects.get(action="drift.detected", target_id=str(finding.pk))
     assert event.after["mlflow_version"] == "1"
     assert [m.to for m in mail.outbox if "moved outside mlgov" in m.subject] == [["maya@example.com"]]
