@@ -1,6 +1,6 @@
-"""End to end: a real mlflow server (runs with dataset inputs from a real git commit), a signed GitHub
-webhook for the CI run that trained it, and a promotion (the alias moved in MLflow, then
-model_alias_set) give the whole chain from dataset to alias in one upstream query."""
+"""End to end: a real mlflow server (runs with dataset inputs and Feast feature refs, from a real git
+commit), a signed GitHub webhook for the CI run that trained it, and a promotion (the alias moved in
+MLflow, then model_alias_set) give the whole chain from dataset to alias in one upstream query."""
 
 from __future__ import annotations
 
@@ -45,6 +45,8 @@ def test_dataset_to_alias_in_one_upstream_query(
             "mlflow.source.git.commit": sha,
             "mlflow.source.git.repoURL": "https://github.com/acme/card-fraud",
             "mlflow.user": "github-actions[bot]",
+            # The features it read from a Feast feature store.
+            "feast.feature_refs": f"{unique}driver_stats:conv_rate, {unique}driver_stats:acc_rate",
         },
     )
     rid = run.info.run_id
@@ -110,6 +112,8 @@ def test_dataset_to_alias_in_one_upstream_query(
 
     training = TrainingRun.objects.get(external_id=rid)
     dataset = training.datasets.get()
+    features = {f.name: f for f in training.features.all()}
+    assert sorted(features) == ["acc_rate", "conv_rate"]
     alias = ModelAlias.objects.get(model=version.model, alias="production")
     body = api.get(f"/api/v1/lineage/alias/{alias.pk}?direction=upstream&depth=5").json()
     nodes = {n["id"] for n in body["nodes"]}
@@ -121,6 +125,7 @@ def test_dataset_to_alias_in_one_upstream_query(
         f"dataset:{dataset.pk}",
         f"commit:{sha}",
         f"pipelinerun:{ci_run.pk}",
+        *(f"feature:{f.pk}" for f in features.values()),
     }
     edges = {(e["from"], e["relation"], e["to"]): e for e in body["edges"]}
     assert edges[(f"pipelinerun:{ci_run.pk}", "executed", f"trainingrun:{training.pk}")]["source"] == (
@@ -130,6 +135,16 @@ def test_dataset_to_alias_in_one_upstream_query(
     assert edges[(f"modelversion:{version.pk}", "assigned", f"alias:{key}")]["source"] == "promotion"
     assert (f"commit:{sha}", "built", f"pipelinerun:{ci_run.pk}") in edges
     assert (f"commit:{sha}", "from_commit", f"trainingrun:{training.pk}") in edges
+    for feature in features.values():  # run *used* feature, from feast.feature_refs
+        used = edges[(f"feature:{feature.pk}", "used", f"trainingrun:{training.pk}")]
+        assert used["source"] == conn.external_source
+        assert used["observed_at"] is not None
+    feature_nodes = {n["id"]: n for n in body["nodes"] if n["kind"] == "feature"}
+    assert {n["label"] for n in feature_nodes.values()} == {
+        f"{unique}driver_stats:conv_rate",
+        f"{unique}driver_stats:acc_rate",
+    }
+    assert {n["hops"] for n in feature_nodes.values()} == {3}
     matched = LineageEdge.objects.get(relation="executed", downstream__key=str(training.pk))
     assert matched.attributes == {"matched_by": "commit+time"}
 
