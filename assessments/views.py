@@ -32,7 +32,7 @@ from mlgov.accounts.selectors import user_can_manage_team, user_is_manager, user
 from mlgov.errors import DomainError, PermissionDenied, ValidationFailed
 from mlgov.inventory.choices import Lifecycle, RiskTier
 from mlgov.inventory.models import Project, Team
-from mlgov.pages import csv_response, paginate, query_without
+from mlgov.pages import csv_response, paginate, query_without, record_denial
 
 TREND_DAYS = 180
 _PERIODS = {"7": 7, "30": 30, "90": 90, "180": 180, "365": 365}
@@ -255,6 +255,7 @@ def _after(request: HttpRequest, project: Project, call, success: str) -> HttpRe
     try:
         call()
     except DomainError as exc:
+        record_denial(request, exc)
         return _scorecard_page(request, project, error=exc.message, status=exc.status_code)
     messages.success(request, success)
     return redirect("project-scorecard", slug=project.slug)

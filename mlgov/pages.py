@@ -1,4 +1,5 @@
-"""Helpers shared by the server-rendered pages: filtering, pagination and CSV export."""
+"""Helpers shared by the server-rendered pages: filtering, pagination, CSV export, and recording a refused
+action as a security event."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from typing import Any
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, StreamingHttpResponse
+
+from mlgov.audit.services import audit_security_event
+from mlgov.errors import DomainError
 
 PAGE_SIZE = 50
 
@@ -43,3 +47,17 @@ def query_without(request: HttpRequest, *names: str) -> str:
     for name in names:
         params.pop(name, None)
     return params.urlencode()
+
+
+def record_denial(request: HttpRequest, exc: DomainError) -> None:
+    """A page caught a domain error to show it as a message: when it is a permission refusal (403), record a
+    `security.permission_denied` event, as the API's exception handler and Django's handler403 do."""
+    if exc.status_code != 403:
+        return
+    audit_security_event(
+        action="security.permission_denied",
+        request=request,
+        reason=exc.message,
+        user=getattr(request, "user", None),
+        extra={"view": match.view_name if (match := request.resolver_match) else "", "method": request.method},
+    )

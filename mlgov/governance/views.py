@@ -24,7 +24,7 @@ from mlgov.governance.models import DriftFinding, PromotionRequest
 from mlgov.inventory.lineage_selectors import lineage_summary
 from mlgov.inventory.models import Team
 from mlgov.inventory.selectors import model_version_list, registered_model_list
-from mlgov.pages import csv_response, paginate, query_without
+from mlgov.pages import csv_response, paginate, query_without, record_denial
 
 VIEWS = ("queue", "mine", "all")
 
@@ -169,8 +169,8 @@ def _act(request: HttpRequest, pk: int, action: Callable[[PromotionRequest], Any
         with acting(source="web"):
             result = action(req)
     except DomainError as exc:
-        reasons = exc.details.get("reasons") if isinstance(exc.details, dict) else None
-        messages.error(request, exc.message if not reasons else f"{exc.message}")
+        record_denial(request, exc)
+        messages.error(request, exc.message)
         return redirect("promotion-detail", pk=pk)
     messages.success(request, done)
     target = result.pk if isinstance(result, PromotionRequest) else pk
@@ -225,6 +225,7 @@ def promotion_new_page(request: HttpRequest) -> HttpResponse:
                     justification=request.POST.get("justification", ""),
                 )
         except DomainError as exc:
+            record_denial(request, exc)
             messages.error(request, exc.message)
         else:
             messages.success(request, f"Request #{req.pk} created; the eligible reviewers were notified.")
@@ -323,6 +324,7 @@ def drift_accept_action(request: HttpRequest, pk: int) -> HttpResponse:
         with acting(source="web"):
             services.drift_accept(finding=finding, actor=request.user, note=request.POST.get("note", ""))
     except DomainError as exc:
+        record_denial(request, exc)
         messages.error(request, exc.message)
     else:
         messages.success(request, f"Accepted: v{finding.observed_number or '(none)'} is the approved {finding.alias}.")

@@ -148,6 +148,25 @@ def test_a_member_cannot_attest_or_score(client, member, team):
     assert not Attestation.objects.exists()
 
 
+def test_a_refused_page_action_is_recorded_as_a_security_event(client, member, team):
+    from mlgov.audit.models import AuditEvent
+
+    project = factories.ProjectFactory(team=team)
+    client.force_login(member)
+    refused = client.post(f"/projects/{project.slug}/scorecard/score/")
+    assert refused.status_code == 403
+    assert "Only the team&#x27;s maintainers or a manager may rescore it." in refused.content.decode()
+    event = AuditEvent.objects.get(action="security.permission_denied")
+    assert event.actor_name == member.username
+    assert event.target_repr == f"/projects/{project.slug}/scorecard/score/"
+    assert event.after["view"] == "project-score-now"
+    assert event.after["reason"] == "Only the team's maintainers or a manager may rescore it."
+    # A bad input is a 400, not a security event.
+    bad = client.post(f"/projects/{project.slug}/scorecard/waive/", {"criterion": "x", "expires_at": "soon"})
+    assert bad.status_code == 400
+    assert AuditEvent.objects.filter(action="security.permission_denied").count() == 1
+
+
 def test_a_manager_waives_verifies_revokes_and_scores_from_the_pages(client, manager, maintainer, team):
     project = factories.ProjectFactory(team=team)
     due = (timezone.now() + timedelta(days=30)).date().isoformat()

@@ -8,6 +8,7 @@ import io
 import pytest
 from django.utils import timezone
 
+from mlgov.audit.models import AuditEvent
 from mlgov.governance import services
 from mlgov.governance.models import DriftFinding, PromotionRequest
 from tests import factories
@@ -173,3 +174,40 @@ def test_the_dashboard_drift_list_model_page_and_policies(client, world):
 def test_pages_need_a_login(client, world):
     for path in ("/promotions/", "/governance/", "/governance/drift/", "/governance/policies/", "/promotions/new/"):
         assert client.get(path)["Location"].startswith("/login/")
+
+
+def _denials():
+    return list(AuditEvent.objects.filter(action="security.permission_denied").order_by("seq"))
+
+
+def test_refused_page_actions_are_recorded_as_security_events(client, world):
+    req = _request(world)
+    finding = DriftFinding.objects.create(
+        model=world.model,
+        alias="production",
+        observed_version=world.v("4"),
+        observed_number="4",
+        detected_at=timezone.now(),
+    )
+    response = logged_in(client, world.u("outsider")).post(f"/promotions/{req.pk}/approve/", {"comment": "x"})
+    assert response.status_code == 302
+    response = logged_in(client, world.u("plain")).post(f"/governance/drift/{finding.pk}/accept/", {"note": "mine"})
+    assert response["Location"] == "/governance/drift/"
+    # A refusal that is not about permission (a missing comment) is not a security event.
+    logged_in(client, world.u("rui")).post(f"/promotions/{req.pk}/reject/", {"comment": ""})
+    approve, accept = _denials()
+    assert approve.actor_name == "olga"
+    assert approve.target_repr == f"/promotions/{req.pk}/approve/"
+    assert approve.after["view"] == "promotion-action"
+    assert approve.after["method"] == "POST"
+    assert approve.after["reason"].startswith("You may not approve this request")
+    assert accept.actor_name == "paul"
+    assert accept.after == {
+        **accept.after,
+        "view": "drift-accept",
+        "reason": "Only managers may accept a drift finding.",
+    }
+    finding.refresh_from_db()
+    assert finding.status == "open"
+    req.refresh_from_db()
+    assert (req.state, req.approvals) == ("pending", 0)
