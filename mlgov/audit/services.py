@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -98,7 +100,7 @@ class PendingEvent:
 def audit_record_many(
     *, actor: Any, events: Iterable[PendingEvent], source: str | None = None, request_id: str | None = None
 ) -> int:
-    """Append many events under one chain lock with one INSERT per 500 rows (syncs write thousands)."""
+    """Append many events under one chain lock, written in bulk (`_insert_rows`; syncs write thousands)."""
     pending = list(events)
     if not pending:
         return 0
@@ -131,10 +133,82 @@ def audit_record_many(
                 "request_id": rid,
             }
             digest = chain_hash(prev_hash, dict(row, timestamp=now.isoformat()))
-            rows.append(AuditEvent(**row, prev_hash=prev_hash, hash=digest))
+            rows.append({**row, "prev_hash": prev_hash, "hash": digest})
             prev_hash, seq = digest, seq + 1
-        AuditEvent.objects.bulk_create(rows, batch_size=500)
+        _insert_rows(rows)
     return len(rows)
+
+
+_COLUMNS = (
+    "seq",
+    "timestamp",
+    "actor_id",
+    "actor_name",
+    "source",
+    "action",
+    "target_type",
+    "target_id",
+    "target_repr",
+    "before",
+    "after",
+    "request_id",
+    "prev_hash",
+    "hash",
+)
+_JSON = frozenset({"before", "after"})
+
+
+def _max_query_params() -> int:
+    """The parameters one statement may bind: SQLite's own limit where it tells (32,766 since 3.32, where
+    Django assumes the old 999), else what Django says."""
+    raw = getattr(connection, "connection", None)
+    if connection.vendor == "sqlite" and hasattr(raw, "getlimit"):
+        return raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    return connection.features.max_query_params or 999
+
+
+def _insert_rows(rows: list[dict[str, Any]]) -> None:
+    """Write the rows without the ORM's per-value INSERT compilation, which was most of a sync's audit cost
+    (docs/performance.md): `COPY` on PostgreSQL, multi-row INSERTs elsewhere, as many rows a statement as
+    the backend's parameter limit allows. The stored values are what the ORM would store: JSON text or
+    NULL, and the timestamp as the backend adapts it (`tests/audit/test_chain.py` compares both paths).
+
+    Errors come out as Django's (`OperationalError`, `IntegrityError`, ...) on both paths, so callers'
+    retries see them, and the COPY is logged like a query, so query counts and `CaptureQueriesContext`
+    see it."""
+    ops = connection.ops
+    table = ops.quote_name(AuditEvent._meta.db_table)
+    names = ", ".join(ops.quote_name(c) for c in _COLUMNS)
+    postgres = connection.vendor == "postgresql"
+
+    def values(row: dict[str, Any]) -> list[Any]:
+        out = []
+        for c in _COLUMNS:
+            value = row[c]
+            if c in _JSON:
+                value = None if value is None else json.dumps(value)
+            elif c == "timestamp" and not postgres:
+                value = ops.adapt_datetimefield_value(value)
+            out.append(value)
+        return out
+
+    with connection.cursor() as cursor:
+        if postgres:
+            sql = f"COPY {table} ({names}) FROM STDIN"
+            started = time.monotonic()
+            with connection.wrap_database_errors, cursor.cursor.copy(sql) as copy:
+                for row in rows:
+                    copy.write_row(values(row))
+            if connection.queries_logged:
+                elapsed = time.monotonic() - started
+                connection.queries_log.append({"sql": f"{sql} -- {len(rows)} rows", "time": f"{elapsed:.3f}"})
+            return
+        batch = max(1, min(1000, _max_query_params() // len(_COLUMNS)))
+        one = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
+        for start in range(0, len(rows), batch):
+            chunk = rows[start : start + batch]
+            params = [value for row in chunk for value in values(row)]
+            cursor.execute(f"INSERT INTO {table} ({names}) VALUES {', '.join([one] * len(chunk))}", params)  # noqa: S608
 
 
 def audit_security_event(
