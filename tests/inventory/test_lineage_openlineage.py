@@ -29,6 +29,8 @@ from mlgov.inventory.services import model_alias_set
 from tests import factories
 from tests.inventory.lineage_chain import build_chain
 
+pytestmark = pytest.mark.portable  # tests/run_portable.py runs these on the other backend too
+
 SCHEMA = json.loads((Path(__file__).parent / "openlineage" / "OpenLineage-2-0-2.json").read_text())
 PRODUCER = "https://github.com/acme/etl/tree/v1.4.0"
 T0 = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
