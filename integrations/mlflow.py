@@ -7,6 +7,7 @@ Errors come out typed: `MlflowNotFound`, `MlflowPermissionDenied`, `MlflowUnreac
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 from collections.abc import Iterator
@@ -70,6 +71,7 @@ class Experiment:
     name: str
     lifecycle_stage: str
     tags: dict[str, str]
+    clipped: tuple[str, ...] = ()  # what was truncated to MAX_TAG_VALUE, e.g. "tag note"
 
 
 @dataclass(frozen=True)
@@ -97,10 +99,12 @@ class Run:
     metrics: dict[str, float]
     tags: dict[str, str]
     dataset_inputs: tuple[DatasetInput, ...] = ()
+    clipped: tuple[str, ...] = ()
 
     @property
     def git_commit(self) -> str:
-        return self.tags.get("mlflow.source.git.commit", "")
+        # Lowercase, as git prints it: the inventory's commit filters and CI links compare lowercase shas.
+        return self.tags.get("mlflow.source.git.commit", "").strip().lower()
 
     @property
     def feature_refs(self) -> tuple[str, ...]:
@@ -120,6 +124,7 @@ class ModelVersion:
     aliases: tuple[str, ...]
     created_at: datetime | None
     updated_at: datetime | None
+    clipped: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,7 @@ class RegisteredModel:
     tags: dict[str, str]
     aliases: dict[str, str] = field(default_factory=dict)
     updated_at: datetime | None = None
+    clipped: tuple[str, ...] = ()
 
 
 def _ts(ms: int | None) -> datetime | None:
@@ -138,6 +144,17 @@ def _ts(ms: int | None) -> datetime | None:
 def _clip(value: Any) -> str:
     text = "" if value is None else str(value)
     return text.replace("\x00", "")[:MAX_TAG_VALUE]
+
+
+def _clipped_map(raw: dict[str, Any] | None, what: str = "tag") -> tuple[dict[str, str], list[str]]:
+    """Clipped values, and which of them were truncated (as "tag <key>"), so the sync can report them."""
+    values = {k: _clip(v) for k, v in (raw or {}).items()}
+    long = [f"{what} {k}" for k, v in (raw or {}).items() if v is not None and len(str(v)) > MAX_TAG_VALUE]
+    return values, long
+
+
+def _frozen(pair: tuple[dict[str, str], list[str]]) -> tuple[dict[str, str], tuple[str, ...]]:
+    return pair[0], tuple(pair[1])
 
 
 def _json(raw: str | None) -> dict[str, Any]:
@@ -188,18 +205,69 @@ def _errors() -> Iterator[None]:
         raise
 
 
+def _host_creds(uri: str, token: str | None) -> Any:
+    """This connection's credentials: its own bearer token or none. MLflow's TLS settings still come from
+    the environment, but never its process-wide MLFLOW_TRACKING_TOKEN / username / password, which would
+    leak one connection's credentials into another's requests."""
+    from mlflow.utils.credentials import get_default_host_creds
+
+    creds = get_default_host_creds(uri)
+    creds.token = token or None
+    creds.username = creds.password = None
+    return creds
+
+
+@functools.cache
+def _pinned_clients() -> tuple[type, type]:
+    """MLflow's tracking and registry clients, with a store of their own instead of the one MLflow caches
+    per URI (whose credentials are read from os.environ at call time)."""
+    from mlflow.tracking._model_registry.client import ModelRegistryClient
+    from mlflow.tracking._tracking_service.client import TrackingServiceClient
+
+    class PinnedTrackingClient(TrackingServiceClient):
+        def __init__(self, tracking_uri: str, store: Any) -> None:
+            self._pinned_store = store
+            super().__init__(tracking_uri)
+
+        @property
+        def store(self) -> Any:
+            return self._pinned_store
+
+    class PinnedRegistryClient(ModelRegistryClient):
+        def __init__(self, registry_uri: str, tracking_uri: str, store: Any) -> None:
+            self._pinned_store = store
+            super().__init__(registry_uri, tracking_uri)
+
+        @property
+        def store(self) -> Any:
+            return self._pinned_store
+
+    return PinnedTrackingClient, PinnedRegistryClient
+
+
+def _bind_credentials(client: Any, uri: str, token: str | None) -> None:
+    """Give `client` REST stores whose credentials are this connection's, not the process environment's."""
+    from mlflow.store.model_registry.rest_store import RestStore as RegistryRestStore
+    from mlflow.store.tracking.rest_store import RestStore as TrackingRestStore
+
+    creds = functools.partial(_host_creds, uri, token)
+    tracking_cls, registry_cls = _pinned_clients()
+    client._tracking_client = tracking_cls(uri, TrackingRestStore(creds))
+    # MlflowClient builds its registry client lazily into this attribute; it is built here instead.
+    client._registry_client_lazy = registry_cls(uri, uri, RegistryRestStore(creds))
+
+
 class MlflowSource:
     """Read (and, for promotions, write) one MLflow tracking server or local store."""
 
     def __init__(self, tracking_uri: str, *, token: str | None = None, page_size: int = 1000) -> None:
         self.tracking_uri = tracking_uri
         self.page_size = page_size
-        if token:
-            # MLflow's REST client reads the bearer token from this variable at call time.
-            os.environ["MLFLOW_TRACKING_TOKEN"] = token
         from mlflow import MlflowClient
 
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        if tracking_uri.startswith(("http://", "https://")):
+            _bind_credentials(self.client, tracking_uri, token)
 
     # --- reads ---
 
@@ -215,9 +283,7 @@ class MlflowSource:
                     view_type=ViewType.ALL, max_results=self.page_size, page_token=token
                 )
             yield [
-                Experiment(
-                    e.experiment_id, _clip(e.name), e.lifecycle_stage, {k: _clip(v) for k, v in (e.tags or {}).items()}
-                )
+                Experiment(e.experiment_id, _clip(e.name), e.lifecycle_stage, *_frozen(_clipped_map(e.tags)))
                 for e in page
             ]
             token = page.token
@@ -259,17 +325,7 @@ class MlflowSource:
                 page = self.client.search_registered_models(
                     max_results=self.page_size, page_token=token, order_by=["name ASC"]
                 )
-            yield [
-                RegisteredModel(
-                    _clip(m.name),
-                    _clip(m.description),
-                    {k: _clip(v) for k, v in m.tags.items()},
-                    # A SQLite store gives the versions as ints, the REST API as strings.
-                    {alias: str(v) for alias, v in (m.aliases or {}).items()},
-                    _ts(m.last_updated_timestamp),
-                )
-                for m in page
-            ]
+            yield [self._model(m) for m in page]
             token = page.token
             if not token:
                 return
@@ -333,7 +389,7 @@ class MlflowSource:
     @staticmethod
     def _run(r: Any) -> Run:
         info, data = r.info, r.data
-        tags = {k: _clip(v) for k, v in (data.tags or {}).items() if k in RUN_TAGS_KEPT}
+        tags, clipped = _clipped_map({k: v for k, v in (data.tags or {}).items() if k in RUN_TAGS_KEPT})
         inputs = []
         for di in getattr(getattr(r, "inputs", None), "dataset_inputs", None) or []:
             ds = di.dataset
@@ -350,7 +406,7 @@ class MlflowSource:
                 )
             )
         metrics = dict(sorted((data.metrics or {}).items())[:MAX_METRICS])
-        params = {k: _clip(v) for k, v in sorted((data.params or {}).items())[:MAX_PARAMS]}
+        params, long_params = _clipped_map(dict(sorted((data.params or {}).items())[:MAX_PARAMS]), "param")
         return Run(
             run_id=info.run_id,
             experiment_id=str(info.experiment_id),
@@ -364,6 +420,7 @@ class MlflowSource:
             metrics={k: float(v) for k, v in metrics.items()},
             tags=tags,
             dataset_inputs=tuple(inputs),
+            clipped=(*clipped, *long_params),
         )
 
     @staticmethod
@@ -372,6 +429,7 @@ class MlflowSource:
         model_id = getattr(v, "model_id", None) or ""
         if not model_id and source.startswith("models:/m-"):
             model_id = source.removeprefix("models:/").split("/")[0]
+        tags, clipped = _clipped_map(v.tags)
         return ModelVersion(
             name=_clip(v.name),
             version=str(v.version),
@@ -379,8 +437,24 @@ class MlflowSource:
             source=source,
             run_id=v.run_id or "",
             model_id=model_id,
-            tags={k: _clip(val) for k, val in (v.tags or {}).items()},
+            tags=tags,
             aliases=tuple(sorted(v.aliases or [])),
             created_at=_ts(v.creation_timestamp),
             updated_at=_ts(v.last_updated_timestamp),
+            clipped=tuple(clipped),
+        )
+
+    @staticmethod
+    def _model(m: Any) -> RegisteredModel:
+        tags, clipped = _clipped_map(m.tags)
+        if m.description and len(m.description) > MAX_TAG_VALUE:
+            clipped.append("description")
+        return RegisteredModel(
+            _clip(m.name),
+            _clip(m.description),
+            tags,
+            # A SQLite store gives the versions as ints, the REST API as strings.
+            {alias: str(v) for alias, v in (m.aliases or {}).items()},
+            _ts(m.last_updated_timestamp),
+            tuple(clipped),
         )

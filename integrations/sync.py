@@ -51,6 +51,7 @@ from mlgov.inventory.sync_services import (
 logger = logging.getLogger(__name__)
 UNFINISHED = ("RUNNING", "SCHEDULED")
 METRIC_SNAPSHOT_KEYS = 30
+CLIPPED_WARNINGS = 20  # truncated values reported one by one; beyond this, one summary warning
 EXPERIMENT_CHUNK = 100
 # What a model version takes from its run (its params and tags are not decoded for it).
 VERSION_RUN_FIELDS = ("id", "external_id", "git_commit", "metrics")
@@ -123,6 +124,22 @@ class MlflowSync:
         self.mapper = ProjectMapper(connection.mapping or {}, {p.slug: p for p in Project.objects.all()})
         self.warnings = self.mapper.warnings
         self.runs_by_id: dict[str, TrainingRun] = {}
+        self._clipped: set[tuple[str, str]] = set()
+
+    def _report_clipped(self, kind: str, name: str, clipped: tuple[str, ...]) -> None:
+        """A value longer than MAX_TAG_VALUE is kept truncated, and the SyncRun says so."""
+        if not clipped or (kind, name) in self._clipped:
+            return
+        self._clipped.add((kind, name))
+        if len(self._clipped) <= CLIPPED_WARNINGS:
+            self.warnings.append(
+                {
+                    "level": "warning",
+                    "kind": "truncated",
+                    "message": f"{kind} {name!r}: {', '.join(clipped)} longer than {mf.MAX_TAG_VALUE} characters; "
+                    "kept truncated",
+                }
+            )
 
     def _count(self, kind: str, counts: UpsertCounts) -> None:
         self.counts.setdefault(kind, UpsertCounts()).add(counts)
@@ -150,6 +167,15 @@ class MlflowSync:
         self._removed(ModelVersion, version_seen)
         if mode == SyncMode.FULL:
             self._removed(TrainingRun, run_seen)
+        if len(self._clipped) > CLIPPED_WARNINGS:
+            self.warnings.append(
+                {
+                    "level": "warning",
+                    "kind": "truncated",
+                    "message": f"{len(self._clipped) - CLIPPED_WARNINGS} more objects had values longer than "
+                    f"{mf.MAX_TAG_VALUE} characters; kept truncated",
+                }
+            )
         return {kind: c.as_dict() for kind, c in sorted(self.counts.items())}
 
     def _removed(self, model: type, seen: set[str]) -> None:
@@ -160,6 +186,8 @@ class MlflowSync:
         self.progress(phase="experiments", done=0)
         by_id: dict[str, Experiment] = {}
         for page in self.source.iter_experiments():
+            for e in page:
+                self._report_clipped("experiment", e.name, e.clipped)
             rows = [
                 {
                     "external_id": e.experiment_id,
@@ -212,6 +240,8 @@ class MlflowSync:
         if not page:
             return
         projects = {r.run_id: getattr(experiments.get(r.experiment_id), "project", None) for r in page}
+        for r in page:
+            self._report_clipped("run", r.run_id, r.clipped)
         # Datasets and features first: runs link to them. A dataset keeps the project that first claimed it.
         ds_rows: dict[str, dict[str, Any]] = {}
         for r in page:
@@ -306,6 +336,8 @@ class MlflowSync:
         models: dict[str, RegisteredModel] = {}
         aliases: dict[str, dict[str, str]] = {}
         for page in self.source.iter_registered_models():
+            for m in page:
+                self._report_clipped("registered model", m.name, m.clipped)
             rows = [
                 {
                     "external_id": m.name,
@@ -371,6 +403,7 @@ class MlflowSync:
                     )
                 rows = []
                 for v, key in zip(page, keys, strict=True):
+                    self._report_clipped("model version", key, v.clipped)
                     run = runs.get(run_ids[key])
                     metrics = dict(sorted((run.metrics if run else {}).items())[:METRIC_SNAPSHOT_KEYS])
                     rows.append(
@@ -398,9 +431,22 @@ class MlflowSync:
         return seen, holders
 
 
+def connection_credentials(connection: MlflowConnection) -> tuple[str | None, list[dict[str, Any]]]:
+    """(token, warnings) from the environment variable the connection names. A named variable that is
+    not set is a warning on the SyncRun: the sync goes on without credentials (as the git sync does)."""
+    if not connection.token_env_var:
+        return None, []
+    token = os.environ.get(connection.token_env_var, "")
+    if token:
+        return token, []
+    warning = f"the environment variable {connection.token_env_var} is not set; connecting without a token"
+    return None, [{"level": "warning", "kind": "credentials", "message": warning}]
+
+
 def connection_source(connection: MlflowConnection) -> mf.MlflowSource:
-    token = os.environ.get(connection.token_env_var, "") if connection.token_env_var else ""
-    return mf.MlflowSource(connection.tracking_uri, token=token or None)
+    """A source with this connection's own credentials (never shared with other connections)."""
+    token, _ = connection_credentials(connection)
+    return mf.MlflowSource(connection.tracking_uri, token=token)
 
 
 def choose_mode(connection: MlflowConnection, requested: str | None) -> str:
@@ -451,6 +497,8 @@ def mlflow_sync_execute(
                 actor=f"sync:{connection.external_source}",
                 progress=lambda **p: _progress(sync_run, on_progress, p),
             )
+            if source is None:
+                sync.warnings.extend(connection_credentials(connection)[1])
             with gc_frozen():  # collections walk the sync's objects only, not the whole process (performance.md)
                 counts = sync.run(mode=mode, since=since)
     except mf.MlflowUnreachable as exc:

@@ -108,6 +108,7 @@ def test_full_then_incremental_sync_with_exact_counts(fresh_mlflow_server: Mlflo
 
     third = mlflow_sync_now(connection=conn, triggered_by="test")
     assert third.status == "succeeded", third.errors
+    assert third.mode == "incremental"  # the changes above are found without a full pass
     c = third.counts
     assert (c["modelversion"]["created"], c["modelversion"]["updated"], c["modelversion"]["removed"]) == (1, 1, 1)
     assert (c["trainingrun"]["created"], c["trainingrun"]["removed"]) == (1, 1)
@@ -239,7 +240,12 @@ def test_odd_mlflow_data_is_handled_and_reported(mlflow_server: MlflowServer, un
     big = "x" * 4500
     name = f"{unique}модель-ü-🚀"
     client.create_registered_model(name, tags={"note": big})
-    client.create_model_version(name, source="s3://bucket/model", await_creation_for=0)  # no run at all
+    client.create_model_version(  # no run at all
+        name, source="s3://bucket/model", tags={"card": big + "y", "short": "ok"}, await_creation_for=0
+    )
+    long_run = client.create_run(exp, tags={"mlflow.source.name": "s" * 3000})
+    client.log_param(long_run.info.run_id, "blob", "p" * 5000)
+    client.set_terminated(long_run.info.run_id)
     prefixed = f"{unique}pref-model"
     client.create_registered_model(prefixed)
     conn = connection_for(
@@ -253,6 +259,17 @@ def test_odd_mlflow_data_is_handled_and_reported(mlflow_server: MlflowServer, un
     model = RegisteredModel.objects.get(name=name)
     assert len(model.tags["note"]) == mf.MAX_TAG_VALUE
     version = model.versions.get()
+    assert (len(version.tags["card"]), version.tags["short"]) == (mf.MAX_TAG_VALUE, "ok")
+    # Truncation is reported on the SyncRun, naming the object and what was cut; short values are not.
+    truncated = {e["message"] for e in run.errors if e["kind"] == "truncated"}
+    assert all(e["level"] == "warning" for e in run.errors if e["kind"] == "truncated")
+    assert f"registered model {name!r}: tag note longer than {mf.MAX_TAG_VALUE} characters; kept truncated" in truncated
+    assert f"model version '{name}/1': tag card longer than {mf.MAX_TAG_VALUE} characters; kept truncated" in truncated
+    assert (
+        f"run {long_run.info.run_id!r}: tag mlflow.source.name, param blob longer than {mf.MAX_TAG_VALUE} "
+        "characters; kept truncated"
+    ) in truncated
+    assert not any(bare.info.run_id in m for m in truncated)
     assert (version.run_id, version.training_run, version.git_commit) == ("", None, "")
     assert TrainingRun.objects.get(external_id=bare.info.run_id).launched_by == "unknown"
     assert Experiment.objects.get(name=f"{unique}эксперимент-ü-🚀").project is None
