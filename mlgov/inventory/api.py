@@ -110,8 +110,8 @@ class RegisteredModelViewSet(SyncedViewSet):
 
 
 class ModelVersionViewSet(SyncedViewSet):
-    selector = staticmethod(selectors.model_version_list)
-    serializer_class = serializers.ModelVersionSerializer
+    selector = staticmethod(selectors.model_version_api_list)
+    serializer_class = serializers.ModelVersionListSerializer
 
     def get_queryset(self):
         if self.action == "retrieve":
@@ -121,8 +121,7 @@ class ModelVersionViewSet(SyncedViewSet):
     def get_serializer_class(self):
         return serializers.ModelVersionDetailSerializer if self.action == "retrieve" else self.serializer_class
 
-    filterset_class = filters.ModelVersionFilterSet
-    search_fields = ("model__name", "run_id", "git_commit")
+    filterset_class = filters.ModelVersionFilterSet  # its `q` is the search (not DRF's SearchFilter)
     ordering_fields = ("id", "registered_at", "updated_at")
     ordering = "-id"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import django_filters
+from django.db.models import Q
 from rest_framework.exceptions import ValidationError
 
 from mlgov.inventory.choices import LaunchedBy, Lifecycle, ModelVersionStatus, PipelineKind, PipelineProvider, RunStatus
@@ -19,6 +20,19 @@ from mlgov.inventory.models import (
     TrainingRun,
 )
 
+HEX = frozenset("0123456789abcdef")
+
+
+def is_commit_prefix(value: str) -> bool:
+    return 7 <= len(value) <= 64 and all(c in HEX for c in value)
+
+
+def commit_prefix_q(field: str, prefix: str) -> Q:
+    """Every lowercase sha that starts with `prefix`, as an index range: such shas sort from `prefix` up to
+    `prefix + "g"` ("g" follows every hex digit). Unlike `LIKE 'abc%'`, SQLite can use the index for it (its
+    LIKE is case-insensitive and the index is not). Commits are stored lowercase (the syncs lower them)."""
+    return Q(**{f"{field}__gte": prefix, f"{field}__lt": prefix + "g"})
+
 
 class CommitFilter(django_filters.CharFilter):
     """A full sha, or an abbreviated one of at least 7 hex characters."""
@@ -27,9 +41,9 @@ class CommitFilter(django_filters.CharFilter):
         if not value:
             return qs
         value = value.strip().lower()
-        if not (7 <= len(value) <= 64) or any(c not in "0123456789abcdef" for c in value):
+        if not is_commit_prefix(value):
             raise ValidationError({"commit": ["Must be 7 to 64 hexadecimal characters."]})
-        return qs.filter(**{f"{self.field_name}__startswith": value})
+        return qs.filter(commit_prefix_q(self.field_name, value))
 
 
 class UpdatedSince(django_filters.FilterSet):
@@ -80,10 +94,33 @@ class ModelVersionFilterSet(SyncedFilterSet):
     status = django_filters.ChoiceFilter(choices=ModelVersionStatus.choices)
     commit = CommitFilter(field_name="git_commit")
     run_id = django_filters.CharFilter()
+    q = django_filters.CharFilter(
+        method="search",
+        help_text="Search: every word must match a model name (part of it), a whole run id or a commit prefix.",
+    )
 
     class Meta:
         model = ModelVersion
         fields = []
+
+    # A word matches this many models at most; a word that common narrows nothing anyway.
+    MODEL_MATCH_LIMIT = 1000
+
+    def search(self, qs, name, value):
+        """Each word is one indexed lookup, not `UPPER(col) LIKE '%word%'` over three columns across a join,
+        which scanned every version (docs/performance.md): the matching model ids first, then by id."""
+        for word in value.split():
+            ids = list(
+                RegisteredModel.objects.filter(name__icontains=word).values_list("id", flat=True)[
+                    : self.MODEL_MATCH_LIMIT
+                ]
+            )
+            lowered = word.lower()
+            match = Q(model_id__in=ids) | Q(run_id=word) | Q(run_id=lowered)
+            if is_commit_prefix(lowered):
+                match |= commit_prefix_q("git_commit", lowered)
+            qs = qs.filter(match)
+        return qs
 
 
 class DatasetFilterSet(SyncedFilterSet):

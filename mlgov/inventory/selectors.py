@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, F, Prefetch, QuerySet
 
 from mlgov.inventory.models import (
     Dataset,
@@ -43,6 +43,23 @@ def registered_model_list(*, user: Any) -> QuerySet[RegisteredModel]:
 def model_version_list(*, user: Any) -> QuerySet[ModelVersion]:
     return ModelVersion.objects.select_related("model__project__team").prefetch_related(
         Prefetch("aliases", queryset=ModelAlias.objects.order_by("alias"))
+    )
+
+
+def model_version_api_list(*, user: Any) -> QuerySet[ModelVersion]:
+    """The API's list: the model, project and team names as columns rather than three model instances a
+    row, and the aliases as a plain list (`alias_list`). Half the Python work of a 100-row page, and
+    fewer objects in reference cycles for the garbage collector (docs/performance.md)."""
+    return ModelVersion.objects.annotate(
+        model_name=F("model__name"),
+        project_slug=F("model__project__slug"),
+        team_slug=F("model__project__team__slug"),
+    ).prefetch_related(
+        Prefetch(
+            "aliases",
+            queryset=ModelAlias.objects.order_by("alias").only("id", "alias", "version_id"),
+            to_attr="alias_list",
+        )
     )
 
 

@@ -98,6 +98,17 @@ class ModelVersionSerializer(serializers.ModelSerializer):
         return [a.alias for a in obj.aliases.all()]
 
 
+class ModelVersionListSerializer(ModelVersionSerializer):
+    """The same fields as `ModelVersionSerializer`, read from `selectors.model_version_api_list`'s columns."""
+
+    model_name = serializers.CharField(read_only=True)
+    project = serializers.CharField(source="project_slug", read_only=True, allow_null=True)
+    team = serializers.CharField(source="team_slug", read_only=True, allow_null=True)
+
+    def get_aliases(self, obj) -> list[str]:
+        return [a.alias for a in obj.alias_list]
+
+
 class DatasetSerializer(_ProjectRefMixin, serializers.ModelSerializer):
     class Meta:
         model = Dataset

@@ -280,7 +280,43 @@ class TestModelVersions(ReadOnlySuite):
         ("commit", lambda v: v.git_commit),
         ("commit", lambda v: v.git_commit[:10]),
         ("run_id", lambda v: v.run_id),
+        ("q", lambda v: v.model.name),
+        ("q", lambda v: v.run_id),
+        ("q", lambda v: v.git_commit[:9]),
     ]
+
+    def test_list_rows_equal_the_full_serializer(self, api):
+        """The list reads names from columns; its rows must be what the object serializer gives."""
+        from mlgov.inventory.selectors import model_version_list
+        from mlgov.inventory.serializers import ModelVersionSerializer
+
+        versions = [type(self).make() for _ in range(3)]
+        orphan = factories.ModelVersionFactory(model=factories.RegisteredModelFactory(project=None))
+        listed = {r["id"]: r for r in api.get(self.url()).json()["results"]}
+        for version in [*versions, orphan]:
+            full = ModelVersionSerializer(model_version_list(user=None).get(pk=version.pk)).data
+            assert listed[version.pk] == dict(full)
+        assert listed[orphan.pk]["project"] is None
+        assert listed[orphan.pk]["team"] is None
+
+    def test_search_words_each_match_a_name_run_or_commit(self, api):
+        a = factories.ModelVersionFactory(
+            model=factories.RegisteredModelFactory(name="fraud-scorer"), git_commit="abcdef0123" + "4" * 30
+        )
+        b = factories.ModelVersionFactory(model=factories.RegisteredModelFactory(name="churn-scorer"))
+
+        def ids(q: str) -> set[int]:
+            response = api.get(self.url(), {"q": q})
+            assert response.status_code == 200, response.content
+            return {r["id"] for r in response.json()["results"]}
+
+        assert ids("scorer") >= {a.pk, b.pk}
+        assert a.pk in ids("FRAUD")
+        assert b.pk not in ids("FRAUD")
+        assert ids("fraud scorer") & {a.pk, b.pk} == {a.pk}  # every word must match
+        assert ids(a.run_id) & {a.pk, b.pk} == {a.pk}
+        assert ids(a.git_commit[:7].upper()) & {a.pk, b.pk} == {a.pk}
+        assert ids("no-such-model") == set()
 
     def test_version_fields(self, api):
         version = type(self).make()
