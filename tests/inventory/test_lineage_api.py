@@ -208,3 +208,70 @@ def test_the_lineage_summary_for_a_promotion_page(chain, user, django_assert_num
     assert "No CI run is linked" not in html
     bare = lineage_summary(user=user, version=factories.ModelVersionFactory(training_run=None))
     assert "No lineage is recorded" in render_to_string("inventory/includes/lineage_summary.html", {"summary": bare})
+
+
+def test_cap_truncates_to_exactly_the_cap_along_the_chain(api, chain):
+    c = chain
+    url = f"/api/v1/lineage/alias/{alias_key(c)}?direction=upstream&depth=5"
+    full = api.get(url).json()
+    assert (full["truncated"], full["node_count"], full["cap"]) == (False, 6, 5000)
+    # alias, version, run fill the first two levels; the third level (dataset, commit, CI run) overflows a cap of 4.
+    body = api.get(f"{url}&cap=4").json()
+    assert (body["truncated"], body["cap"], body["node_count"], len(body["nodes"])) == (True, 4, 4, 4)
+    assert {f"alias:{alias_key(c)}", f"modelversion:{c.version.pk}", f"trainingrun:{c.run.pk}"} < ids(body)
+    kept = ids(body)
+    assert all(e["from"] in kept and e["to"] in kept for e in body["edges"])
+    assert body["edge_count"] == len(body["edges"]) == 3
+    assert api.get(f"{url}&cap=4").json() == body  # the same nodes every time
+    # A cap the result just fits is not truncation.
+    exact = api.get(f"{url}&cap=6").json()
+    assert (exact["truncated"], exact["node_count"]) == (False, 6)
+
+
+def test_cap_truncates_a_wide_fan_out_to_exactly_the_cap(api):
+    dataset = factories.DatasetFactory()
+    runs = [factories.TrainingRunFactory(started_at=T0) for _ in range(12)]
+    synced_run_links_replace(
+        actor="sync", run_ids=[r.pk for r in runs], inputs={r.pk: [(dataset.pk, "training")] for r in runs}, features={}
+    )
+    url = f"/api/v1/lineage/dataset/{dataset.pk}?direction=downstream&depth=3"
+    whole = api.get(url).json()
+    assert (whole["truncated"], whole["node_count"]) == (False, 13)
+    body = api.get(f"{url}&cap=5").json()
+    assert body["truncated"] is True
+    assert body["node_count"] == len(body["nodes"]) == 5
+    runs_kept = [n for n in body["nodes"] if n["kind"] == "trainingrun"]
+    assert len(runs_kept) == 4
+    # Within a level, neighbours are taken in node id order: the four lowest of the twelve.
+    assert [n["id"] for n in runs_kept] == [n["id"] for n in whole["nodes"] if n["kind"] == "trainingrun"][:4]
+    assert body["edge_count"] == 4
+    one = api.get(f"{url}&cap=1").json()
+    assert (one["truncated"], [n["id"] for n in one["nodes"]], one["edges"]) == (True, [f"dataset:{dataset.pk}"], [])
+
+
+def test_impact_since_and_until_keep_only_edges_observed_in_the_window(api, chain):
+    c = chain
+    url = f"/api/v1/lineage/impact?dataset={c.dataset.pk}"
+
+    def versions(**window) -> list[int]:
+        query = "".join(f"&{k}={v.isoformat().replace('+', '%2B')}" for k, v in window.items())
+        response = api.get(url + query)
+        assert response.status_code == 200, response.content
+        return [v["id"] for v in response.json()["model_versions"]]
+
+    # consumed at T0, produced_by at T0+25 min (registration), assigned now.
+    assert versions() == [c.version.pk]
+    assert versions(since=T0 - timedelta(hours=1)) == [c.version.pk]
+    assert versions(until=T0 + timedelta(minutes=30)) == [c.version.pk]
+    assert versions(since=T0 - timedelta(hours=1), until=T0 + timedelta(minutes=30)) == [c.version.pk]
+    assert versions(until=T0 + timedelta(minutes=10)) == []  # the version was registered after the window
+    assert versions(since=T0 + timedelta(minutes=10)) == []  # the run consumed the dataset before it
+    assert versions(until=T0 - timedelta(days=1)) == []
+    inside = api.get(f"{url}&until={(T0 + timedelta(minutes=10)).isoformat().replace('+', '%2B')}").json()
+    assert inside["node_count"] == 2  # the dataset and the run that consumed it
+    backwards = api.get(f"{url}&since=2026-03-03T00:00:00Z&until=2026-03-02T00:00:00Z")
+    assert backwards.status_code == 400
+    assert "since" in backwards.json()["error"]["details"]
+    bad = api.get(f"{url}&until=soon")
+    assert bad.status_code == 400
+    assert "until" in bad.json()["error"]["details"]
