@@ -4,6 +4,7 @@ manager, an admin, and a production policy."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,7 +69,7 @@ def build_world(
     }
     versions, runs = {}, {}
     for n, (author, auc, latency, ci, with_data) in specs.items():
-        commit = f"{int(n):040x}"
+        commit = hashlib.sha1(f"{model_name} v{n}".encode()).hexdigest()  # a commit-like id
         run = factories.TrainingRunFactory(
             experiment=experiment,
             user=author,
