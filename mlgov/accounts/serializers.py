@@ -2,6 +2,7 @@ from rest_framework import serializers
 
 from mlgov.accounts.choices import TeamRole, TokenScope
 from mlgov.accounts.models import ApiToken, Membership, User
+from mlgov.validators import validate_no_control_chars
 
 # Team lives in mlgov.inventory, a higher layer: reach it through the relation, not an import.
 _Team = Membership._meta.get_field("team").related_model
@@ -46,7 +47,7 @@ class ApiTokenSerializer(serializers.ModelSerializer):
 
 
 class ApiTokenCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
+    name = serializers.CharField(max_length=100, validators=[validate_no_control_chars])
     scope = serializers.ChoiceField(choices=TokenScope.choices, default=TokenScope.READ)
     expires_in_days = serializers.IntegerField(required=False, min_value=1)
     user = serializers.SlugRelatedField(

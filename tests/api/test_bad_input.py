@@ -135,3 +135,138 @@ def test_unknown_route_is_404_json(api):
 
 def test_method_not_allowed_is_405(api):
     assert_error(api.put("/api/v1/teams/", {}, format="json"), 405, "method_not_allowed")
+
+
+# --- Projects, memberships and tokens: the same rules as /teams/ (marker `portable`: also on PostgreSQL,
+# where a NUL byte reaching a query is a DataError, i.e. a 500, if input validation lets it through).
+
+
+def _writes(team, maintainer, admin_user):
+    """(path, who posts, a valid body, the field under test, a count of what the endpoint writes)."""
+    from mlgov.accounts.models import ApiToken, Membership
+
+    other = factories.UserFactory(username="someone")
+    factories.UserFactory(username="svc", is_service_account=True)
+    return {
+        "project": ("/api/v1/projects/", maintainer, {"team": team.slug, "slug": "p1", "name": "P"}, Project),
+        "membership": ("/api/v1/memberships/", maintainer, {"user": other.username, "team": team.slug}, Membership),
+        "token": ("/api/v1/tokens/", admin_user, {"name": "ci", "scope": "read", "user": "svc"}, ApiToken),
+    }
+
+
+@pytest.fixture
+def writes(team, maintainer, admin_user):
+    return _writes(team, maintainer, admin_user)
+
+
+def _count(model) -> int:
+    return model.objects.count()
+
+
+BAD_VALUES = [
+    pytest.param("a\x00b", id="nul"),
+    pytest.param("\x00", id="only-nul"),
+    pytest.param("a\x1b[31m", id="escape"),
+    pytest.param("line\nbreak", id="newline"),
+    pytest.param("rtl\u202eoverride", id="bidi"),
+    pytest.param("x" * 5000, id="over-long"),
+]
+
+
+@pytest.mark.portable
+@pytest.mark.parametrize(
+    ("endpoint", "field"),
+    [
+        ("project", "team"),
+        ("project", "slug"),
+        ("project", "name"),
+        ("project", "description"),
+        ("membership", "user"),
+        ("membership", "team"),
+        ("token", "user"),
+        ("token", "name"),
+    ],
+)
+@pytest.mark.parametrize("value", BAD_VALUES)
+def test_bad_field_values_are_400_and_write_nothing(api_client_for, writes, endpoint, field, value):
+    path, who, body, model = writes[endpoint]
+    client = api_client_for(who)
+    before = _count(model)
+    response = client.post(path, {**body, field: value}, format="json")
+    err = assert_error(response, 400, "invalid")
+    assert field in err["details"], err
+    assert _count(model) == before
+
+
+@pytest.mark.portable
+@pytest.mark.parametrize("endpoint", ["project", "membership", "token"])
+def test_valid_bodies_are_accepted(api_client_for, writes, endpoint):
+    """The bodies the bad-input tests start from are valid, so each 400 above is about the one bad field."""
+    path, who, body, model = writes[endpoint]
+    client = api_client_for(who)
+    before = _count(model)
+    response = client.post(path, body, format="json")
+    assert response.status_code == 201, response.content
+    assert _count(model) == before + 1
+
+
+@pytest.mark.portable
+@pytest.mark.parametrize("endpoint", ["project", "membership", "token"])
+def test_nul_in_a_key_or_nested_value_is_400(api_client_for, writes, endpoint):
+    path, who, body, model = writes[endpoint]
+    client = api_client_for(who)
+    before = _count(model)
+    assert_error(client.post(path, {**body, "bad\x00key": 1}, format="json"), 400)
+    assert_error(client.post(path, {**body, "extra": ["ok", {"deep": "a\x00"}]}, format="json"), 400)
+    assert _count(model) == before
+
+
+@pytest.mark.parametrize("endpoint", ["project", "membership", "token"])
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("text/plain", "name=b"),
+        ("application/x-www-form-urlencoded", "name=b"),
+        ("multipart/form-data; boundary=xyz", "--xyz--"),
+        ("application/xml", "<x/>"),
+    ],
+)
+def test_wrong_content_type_is_415_everywhere(api_client_for, writes, endpoint, content_type, body):
+    path, who, _, model = writes[endpoint]
+    client = api_client_for(who)
+    before = _count(model)
+    response = client.generic("POST", path, body, content_type=content_type)
+    assert_error(response, 415, "unsupported_media_type")
+    assert _count(model) == before
+
+
+@pytest.mark.parametrize("endpoint", ["project", "membership", "token"])
+@pytest.mark.parametrize("body", ['{"name": ', "[1, 2]", '"text"', "null"])
+def test_malformed_json_is_400_everywhere(api_client_for, writes, endpoint, body):
+    path, who, _, model = writes[endpoint]
+    client = api_client_for(who)
+    before = _count(model)
+    response = client.generic("POST", path, body, content_type="application/json")
+    assert_error(response, 400)
+    assert _count(model) == before
+
+
+@pytest.mark.portable
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [("/api/v1/memberships/{id}/", "role"), ("/api/v1/projects/{pk}/", "name"), ("/api/v1/teams/{team}/", "name")],
+)
+@pytest.mark.parametrize("value", ["a\x00b", "bell\x07", "x" * 5000], ids=["nul", "bell", "over-long"])
+def test_bad_updates_are_400_and_change_nothing(api_client_for, team, maintainer, path, field, value):
+    from mlgov.accounts.models import Membership
+
+    project = factories.ProjectFactory(team=team)
+    membership = Membership.objects.get(user=maintainer, team=team)
+    url = path.format(id=membership.pk, pk=project.pk, team=team.slug)
+    response = api_client_for(maintainer).patch(url, {field: value}, format="json")
+    err = assert_error(response, 400, "invalid")
+    assert field in err["details"], err
+    project.refresh_from_db()
+    membership.refresh_from_db()
+    team.refresh_from_db()
+    assert (membership.role, project.name, team.name) != (value, value, value)
