@@ -111,6 +111,39 @@ class Run:
         raw = self.tags.get("feast.feature_refs", "")
         return tuple(r.strip() for r in raw.replace(";", ",").split(",") if r.strip())
 
+    @property
+    def features(self) -> tuple[FeastFeature, ...]:
+        return feast_features(self.tags)
+
+
+@dataclass(frozen=True)
+class FeastFeature:
+    """A feature named by Feast tags: `feature_set` is its feature view, or the feature service for a bare
+    name (Feast refs are `view:feature`; a service is a named set of them)."""
+
+    key: str
+    feature_set: str
+    name: str
+
+
+def feast_features(tags: dict[str, str]) -> tuple[FeastFeature, ...]:
+    """`feast.feature_refs` (`view:feature, …`, or bare names) and `feast.feature_service` -> features.
+
+    A ref with a view keeps its view. A bare name belongs to the feature service when one is tagged
+    (keyed `service:name`), else to no set. A service named without refs gives no features: which
+    features it holds lives in the Feast registry, not in MLflow."""
+    service = tags.get("feast.feature_service", "").strip()[:255]
+    found: dict[str, FeastFeature] = {}
+    for ref in tags.get("feast.feature_refs", "").replace(";", ",").split(","):
+        ref = ref.strip()
+        if not ref:
+            continue
+        view, _, name = ref.rpartition(":")
+        view = view or service
+        key = f"{view}:{name}" if view else name
+        found.setdefault(key, FeastFeature(key[:255], view[:255], name[:255]))
+    return tuple(found.values())
+
 
 @dataclass(frozen=True)
 class ModelVersion:
@@ -125,6 +158,10 @@ class ModelVersion:
     created_at: datetime | None
     updated_at: datetime | None
     clipped: tuple[str, ...] = ()
+
+    @property
+    def features(self) -> tuple[FeastFeature, ...]:
+        return feast_features(self.tags)
 
 
 @dataclass(frozen=True)

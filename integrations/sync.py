@@ -37,7 +37,16 @@ from mlgov.context import acting
 from mlgov.errors import Conflict
 from mlgov.gctools import gc_frozen
 from mlgov.inventory.choices import LaunchedBy
-from mlgov.inventory.models import Dataset, Experiment, Feature, ModelVersion, Project, RegisteredModel, TrainingRun
+from mlgov.inventory.models import (
+    Dataset,
+    Experiment,
+    Feature,
+    ModelVersion,
+    Project,
+    RegisteredModel,
+    RunInput,
+    TrainingRun,
+)
 from mlgov.inventory.sync_services import (
     UpsertCounts,
     pipeline_runs_link_by_commit,
@@ -271,25 +280,12 @@ class MlflowSync:
             actor=self.actor, model=Dataset, external_source=self.src, rows=list(ds_rows.values())
         )
         self._count("dataset", datasets.counts)
-        ft_rows: dict[str, dict[str, Any]] = {}
-        for r in page:
-            for ref in r.feature_refs:
-                view, _, name = ref.rpartition(":")
-                ft_rows.setdefault(
-                    ref,
-                    {"external_id": ref, "name": name[:255], "feature_view": view[:255], "project": projects[r.run_id]},
-                )
-        owners = dict(
-            Feature.objects.filter(
-                external_source=self.src, external_id__in=list(ft_rows), project__isnull=False
-            ).values_list("external_id", "project")
+        # Features from the run's Feast tags, and from the Feast tags of the versions registered from it.
+        from_versions = self._version_features(run_ids=[r.run_id for r in page])
+        run_features = {r.run_id: list(dict.fromkeys((*r.features, *from_versions.get(r.run_id, ())))) for r in page}
+        features = self._features_upsert(
+            {f.key: (f, projects[run_id]) for run_id, found in run_features.items() for f in found}
         )
-        for key, owner in owners.items():
-            ft_rows[key]["project"] = Project(pk=owner)
-        features = synced_batch_upsert(
-            actor=self.actor, model=Feature, external_source=self.src, rows=list(ft_rows.values())
-        )
-        self._count("feature", features.counts)
         rows = []
         for r in page:
             rows.append(
@@ -325,11 +321,80 @@ class MlflowSync:
                 for r in changed
             },
             features={
-                result.objects[r.run_id].pk: [features.objects[ref].pk for ref in r.feature_refs] for r in changed
+                result.objects[r.run_id].pk: [features[f.key].pk for f in run_features[r.run_id]] for r in changed
             },
         )
         # "This model was trained by CI from this commit": CI runs recorded before the training run was synced.
         pipeline_runs_link_by_commit(commits=[r.git_commit for r in changed], actor=self.actor)
+
+    def _features_upsert(self, wanted: dict[str, tuple[mf.FeastFeature, Project | None]]) -> dict[str, Feature]:
+        """Upsert features keyed by their Feast key. A feature keeps the project that first claimed it."""
+        rows = {
+            key: {"external_id": key, "name": f.name, "feature_view": f.feature_set, "project": project}
+            for key, (f, project) in wanted.items()
+        }
+        owners = dict(
+            Feature.objects.filter(
+                external_source=self.src, external_id__in=list(rows), project__isnull=False
+            ).values_list("external_id", "project")
+        )
+        for key, owner in owners.items():
+            rows[key]["project"] = Project(pk=owner)
+        result = synced_batch_upsert(
+            actor=self.actor, model=Feature, external_source=self.src, rows=list(rows.values())
+        )
+        self._count("feature", result.counts)
+        return result.objects
+
+    def _version_features(self, *, run_ids: list[str]) -> dict[str, tuple[mf.FeastFeature, ...]]:
+        """The Feast features that the (not removed) model versions registered from these runs name."""
+        found: dict[str, tuple[mf.FeastFeature, ...]] = {}
+        versions = ModelVersion.objects.filter(
+            external_source=self.src, run_id__in=run_ids, removed_at__isnull=True, tags__has_key="feast.feature_refs"
+        ).values_list("run_id", "tags")
+        for run_id, tags in versions.order_by("id"):
+            found[run_id] = tuple(dict.fromkeys((*found.get(run_id, ()), *mf.feast_features(tags))))
+        return found
+
+    def _relink_version_features(self, run_pks: set[int]) -> None:
+        """Feast tags on model versions: the features they name are linked to the version's run, with the
+        run's own. Only runs whose feature set changed are written."""
+        if not run_pks:
+            return
+        runs = {
+            pk: (external_id, tags, project_id)
+            for pk, external_id, tags, project_id in TrainingRun.objects.filter(pk__in=run_pks).values_list(
+                "id", "external_id", "tags", "project_id"
+            )
+        }
+        from_versions = self._version_features(run_ids=[ext for ext, _, _ in runs.values()])
+        wanted = {
+            pk: list(dict.fromkeys((*mf.feast_features(tags), *from_versions.get(ext, ()))))
+            for pk, (ext, tags, _) in runs.items()
+        }
+        through = TrainingRun.features.through
+        current: dict[int, set[str]] = {pk: set() for pk in runs}
+        for run_pk, key in through.objects.filter(trainingrun_id__in=list(runs)).values_list(
+            "trainingrun_id", "feature__external_id"
+        ):
+            current[run_pk].add(key)
+        stale = [pk for pk in runs if {f.key for f in wanted[pk]} != current[pk]]
+        if not stale:
+            return
+        features = self._features_upsert(
+            {f.key: (f, Project(pk=runs[pk][2]) if runs[pk][2] else None) for pk in stale for f in wanted[pk]}
+        )
+        inputs: dict[int, list[tuple[int, str]]] = {pk: [] for pk in stale}
+        for run_pk, dataset_pk, context in RunInput.objects.filter(run_id__in=stale).values_list(
+            "run_id", "dataset_id", "context"
+        ):
+            inputs[run_pk].append((dataset_pk, context))
+        synced_run_links_replace(
+            actor=self.actor,
+            run_ids=stale,
+            inputs=inputs,
+            features={pk: [features[f.key].pk for f in wanted[pk]] for pk in stale},
+        )
 
     def sync_models(self) -> tuple[dict[str, RegisteredModel], set[str], dict[str, dict[str, str]]]:
         self.progress(phase="models", done=0)
@@ -423,6 +488,13 @@ class MlflowSync:
                     )
                 result = synced_batch_upsert(actor=self.actor, model=ModelVersion, external_source=self.src, rows=rows)
                 self._count("modelversion", result.counts)
+                self._relink_version_features(
+                    {
+                        result.objects[key].training_run_id
+                        for key in result.changed_ids
+                        if result.objects[key].training_run_id is not None
+                    }
+                )
                 for v, key in zip(page, keys, strict=True):
                     if (v.name, v.version) in alias_targets:
                         holders[(v.name, v.version)] = result.objects[key].pk

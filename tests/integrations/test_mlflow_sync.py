@@ -298,6 +298,63 @@ def test_feast_tags_become_features_linked_to_the_run(mlflow_server: MlflowServe
     assert Feature.objects.get(external_id="driver_stats:conv_rate").project.slug == f"{unique}feast"
 
 
+def test_feast_feature_service_and_version_tags_become_features_of_the_run(mlflow_server: MlflowServer, unique):
+    client = MlflowClient(mlflow_server.url)
+    factories.ProjectFactory(slug=f"{unique}svc")
+    exp = client.create_experiment(f"{unique}feast-exp", tags={"mlgov.project": f"{unique}svc"})
+    # A run tagged with a feature service: a bare feature name belongs to the service, a view ref to its view.
+    tagged = client.create_run(
+        exp,
+        tags={"feast.feature_service": f"{unique}fraud_v1", "feast.feature_refs": f"{unique}stats:conv, rides"},
+    )
+    client.set_terminated(tagged.info.run_id)
+    # A run with no Feast tags, whose registered version names its features.
+    plain = client.create_run(exp)
+    client.set_terminated(plain.info.run_id)
+    name = f"{unique}feast-model"
+    client.create_registered_model(name)
+    client.create_model_version(
+        name,
+        source=f"runs:/{plain.info.run_id}/model",
+        run_id=plain.info.run_id,
+        tags={"feast.feature_service": f"{unique}fraud_v2", "feast.feature_refs": f"{unique}drivers:age; tenure"},
+        await_creation_for=0,
+    )
+    conn = connection_for(mlflow_server.url, name=f"{unique}svc"[:60])
+
+    first = mlflow_sync_now(connection=conn)
+    assert first.status == "succeeded", first.errors
+
+    def features_of(run_id: str) -> list[tuple[str, str]]:
+        run = TrainingRun.objects.get(external_id=run_id)
+        return sorted(run.features.values_list("feature_view", "name"))
+
+    assert features_of(tagged.info.run_id) == [(f"{unique}fraud_v1", "rides"), (f"{unique}stats", "conv")]
+    assert features_of(plain.info.run_id) == [(f"{unique}drivers", "age"), (f"{unique}fraud_v2", "tenure")]
+    tenure = Feature.objects.get(external_source=conn.external_source, external_id=f"{unique}fraud_v2:tenure")
+    assert (tenure.feature_view, tenure.project.slug) == (f"{unique}fraud_v2", f"{unique}svc")
+    ours = Feature.objects.filter(external_source=conn.external_source, feature_view__startswith=unique)
+    assert ours.count() == 4  # the shared server holds other tests' features too
+
+    # The version's tag changes: its run gains the new feature on the next (incremental) sync.
+    client.set_model_version_tag(name, "1", "feast.feature_refs", f"{unique}drivers:age, tenure, trips")
+    second = mlflow_sync_now(connection=conn)
+    assert second.status == "succeeded", second.errors
+    assert second.mode == "incremental"
+    assert second.counts["feature"]["created"] == 1
+    assert features_of(plain.info.run_id) == [
+        (f"{unique}drivers", "age"),
+        (f"{unique}fraud_v2", "tenure"),
+        (f"{unique}fraud_v2", "trips"),
+    ]
+    assert features_of(tagged.info.run_id) == [(f"{unique}fraud_v1", "rides"), (f"{unique}stats", "conv")]
+
+    # Nothing changed: no feature is written and the links stay.
+    third = mlflow_sync_now(connection=conn)
+    assert third.counts["feature"]["created"] == third.counts["feature"]["updated"] == 0
+    assert len(features_of(plain.info.run_id)) == 3
+
+
 def test_a_ci_run_recorded_before_the_training_run_is_linked_by_the_sync(mlflow_server: MlflowServer, unique):
     # CI reported its run (webhook) before mlgov synced the MLflow run that CI job launched.
     commit = (unique.encode().hex() + "c" * 40)[:40]
