@@ -5,6 +5,7 @@ manager, an admin, and a production policy."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,7 @@ from mlgov.accounts.models import User
 from mlgov.governance.models import PromotionPolicy
 from mlgov.inventory.models import ModelVersion, RegisteredModel, Team, TrainingRun
 from tests import factories
+from tests.governance.receiver import Receiver
 
 
 @dataclass
@@ -123,3 +125,11 @@ def build_world(
 @pytest.fixture
 def world(db) -> World:
     return build_world()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A real local HTTP server receiving the outbound webhooks."""
+    r = Receiver().start()
+    yield r
+    r.stop()

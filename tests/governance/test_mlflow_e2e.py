@@ -8,6 +8,7 @@ the last approval, the sync the apply asks for, and the drift check after every 
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -229,3 +230,63 @@ def test_applying_twice_writes_once(org):
     from mlgov.governance.services import promotions_expire
 
     assert promotions_expire(now=timezone.now() + timedelta(hours=1)) == 0
+
+
+def test_applied_and_drift_webhooks_are_signed_and_delivered(org, receiver, monkeypatch):
+    from integrations.ci.signatures import signature_matches
+    from mlgov.governance import services
+    from mlgov.governance.models import OutboundDelivery
+
+    secret = "whsec-e2e-5678"
+    monkeypatch.setenv("MLGOV_E2E_HOOK_SECRET", secret)
+    services.webhook_endpoint_create(
+        actor="test",
+        name="cd",
+        url=receiver.url,
+        secret_env_var="MLGOV_E2E_HOOK_SECRET",
+        events=["promotion.applied", "promotion.failed", "drift.detected", "drift.reverted"],
+    )
+
+    def delivered(got, event: str) -> dict:
+        assert got.headers["X-Mlgov-Event"] == event
+        assert signature_matches(secret, got.body, got.headers["X-Mlgov-Signature-256"])
+        body = json.loads(got.body)
+        delivery = OutboundDelivery.objects.get(delivery_id=got.headers["X-Mlgov-Delivery"])
+        assert (body["event"], body["delivery_id"]) == (event, str(delivery.delivery_id))
+        assert (delivery.status, delivery.attempts, delivery.response_status) == ("delivered", 1, 200)
+        return body
+
+    # The apply task moves the alias in MLflow: promotion.applied.
+    done = promote(org, "2")
+    assert done["state"] == "applied"
+    (applied,) = receiver.wait_for(1)
+    promotion = delivered(applied, "promotion.applied")["promotion"]
+    assert (promotion["id"], promotion["state"], promotion["version"], promotion["previous_version"]) == (
+        done["id"],
+        "applied",
+        "2",
+        None,
+    )
+
+    # Someone moves production in MLflow; the policy puts the approved version back: detected, then reverted.
+    PromotionPolicy.objects.filter(pk=org["policy"].pk).update(revert_drift=True)
+    org["mlflow"].set_registered_model_alias(org["name"], "production", "3")
+    assert mlflow_sync_now(connection=org["connection"]).status == "succeeded"
+    assert org["mlflow"].get_model_version_by_alias(org["name"], "production").version == "2"
+    _, detected, reverted = receiver.wait_for(3)
+    finding = DriftFinding.objects.get(model=org["model"])
+    drift = delivered(detected, "drift.detected")["drift"]
+    assert (drift["id"], drift["status"], drift["mlflow_version"], drift["approved_version"]) == (
+        finding.pk,
+        "open",
+        "3",
+        "2",
+    )
+    drift = delivered(reverted, "drift.reverted")["drift"]
+    assert (drift["id"], drift["status"], drift["mlflow_version"], drift["approved_version"]) == (
+        finding.pk,
+        "reverted",
+        "3",
+        "2",
+    )
+    assert len(receiver.received) == 3  # nothing failed

@@ -5,7 +5,6 @@ last); tests/governance/test_tasks.py retries through a real Redis worker."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 from django.utils import timezone
@@ -13,17 +12,9 @@ from django.utils import timezone
 from integrations.ci.signatures import signature_matches
 from mlgov.governance import services
 from mlgov.governance.models import DriftFinding, OutboundDelivery, WebhookEndpoint
-from tests.governance.receiver import Receiver
 
 pytestmark = pytest.mark.django_db
 SECRET = "whsec-test-1234"
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver().start()
-    yield r
-    r.stop()
 
 
 @pytest.fixture
@@ -198,3 +189,68 @@ def test_a_rolled_back_change_notifies_nobody(
     assert not OutboundDelivery.objects.exists()
     assert receiver.received == []
     assert mailoutbox == []
+
+
+def _signed(got, event: str) -> dict:
+    """A delivery of `event`, signed with the endpoint's secret, whose body names its delivery id."""
+    assert got.headers["X-Mlgov-Event"] == event
+    assert signature_matches(SECRET, got.body, got.headers["X-Mlgov-Signature-256"])
+    body = json.loads(got.body)
+    assert body["event"] == event
+    delivery = OutboundDelivery.objects.get(delivery_id=got.headers["X-Mlgov-Delivery"])
+    assert body["delivery_id"] == str(delivery.delivery_id)
+    assert (delivery.event, delivery.status, delivery.response_status) == (event, "delivered", 200)
+    return body
+
+
+def test_a_failed_apply_is_a_signed_promotion_failed_webhook(
+    world, receiver, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setenv("MLGOV_TEST_HOOK_SECRET", SECRET)
+    services.webhook_endpoint_create(
+        actor="test",
+        name="cd",
+        url=receiver.url,
+        secret_env_var="MLGOV_TEST_HOOK_SECRET",
+        events=["promotion.approved", "promotion.failed", "promotion.applied"],
+    )
+    req = _request(world)
+    services.promotion_approve(request=req, reviewer=world.u("rui"), comment="one")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.promotion_approve(request=req, reviewer=world.u("rosa"), comment="two")
+    approved, failed = receiver.wait_for(2)
+    assert _signed(approved, "promotion.approved")["promotion"]["state"] == "approved"
+    promotion = _signed(failed, "promotion.failed")["promotion"]
+    assert (promotion["id"], promotion["state"], promotion["approvals"]) == (req.pk, "failed", 2)
+    assert promotion["error"].startswith("The MLflow connection")  # none is configured for mlflow:test
+    assert approved.headers["X-Mlgov-Delivery"] != failed.headers["X-Mlgov-Delivery"]
+
+
+def test_a_drift_finding_is_a_signed_drift_detected_webhook(
+    world, receiver, endpoint, django_capture_on_commit_callbacks
+):
+    from integrations.models import SyncRun
+    from mlgov.governance import tasks
+    from mlgov.inventory.models import ModelAlias
+
+    # The last MLflow sync saw production on v4, which no promotion approved.
+    ModelAlias.objects.create(model=world.model, alias="production", version=world.v("4"))
+    run = SyncRun.objects.create(
+        target=world.model.external_source, kind="mlflow", status="succeeded", finished_at=timezone.now()
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        result = tasks.check_drift.delay(run.pk).get()
+    (got,) = receiver.wait_for(1)
+    finding = DriftFinding.objects.get()
+    assert result["detected"] == [finding.pk]
+    drift = _signed(got, "drift.detected")["drift"]
+    assert drift == {
+        "id": finding.pk,
+        "url": f"{drift['url'].split('/governance/')[0]}/governance/drift/?model={world.model.pk}",
+        "model": {"id": world.model.pk, "name": "fraud-gbm", "external_source": "mlflow:test"},
+        "alias": "production",
+        "approved_version": None,
+        "mlflow_version": "4",
+        "status": "open",
+        "sync_run": run.pk,
+    }
