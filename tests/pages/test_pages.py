@@ -257,6 +257,94 @@ def test_model_page_shows_versions_with_their_aliases(logged_in, org):
     assert rows["v1"][5] == "auc=0.9"
 
 
+@pytest.fixture
+def pipeline_with_runs(org):
+    """A pipeline with triggers and jobs, two old failed runs, then 50 recent ones (40 passed, 9 failed, one
+    still running), and a run of another pipeline."""
+    pipeline = factories.PipelineFactory(
+        project=org["card"],
+        name="card weekly train",
+        provider="github",
+        config_path=".github/workflows/train.yml",
+        triggers=[{"type": "schedule", "detail": {"cron": "0 3 * * 1"}}, {"type": "push", "detail": {}}],
+        jobs=[
+            {"name": "unit-tests", "kind": "test", "stage": "check"},
+            {"name": "fit-gbm", "kind": "train", "stage": ""},
+            {"name": "publish", "kind": "deploy", "stage": "release"},
+        ],
+    )
+    for i in range(2):
+        factories.PipelineRunFactory(pipeline=pipeline, external_id=f"old-{i}", status="failure")
+    statuses = ["success"] * 40 + ["failure"] * 9 + ["running"]
+    for i, status in enumerate(statuses):
+        factories.PipelineRunFactory(pipeline=pipeline, external_id=f"r{i}", status=status)
+    newest = factories.PipelineRunFactory(
+        pipeline=pipeline,
+        external_id="r-last",
+        status="success",
+        url="https://github.com/acme/card/actions/runs/9",
+        tests_total=120,
+        tests_failed=0,
+    )
+    factories.PipelineRunFactory(external_id="elsewhere", status="failure")
+    return pipeline, newest
+
+
+def test_pipeline_page_shows_triggers_jobs_recent_runs_and_pass_rate(logged_in, pipeline_with_runs):
+    pipeline, newest = pipeline_with_runs
+    response = logged_in.get(f"/pipelines/{pipeline.pk}/")
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "<h1>card weekly train</h1>" in content
+    assert "<code>.github/workflows/train.yml</code>" in content
+    # The last 50 runs are the newest and r1..r49: 40 passed and 9 failed of the 49 finished (the running
+    # one, r0 and the two older failures are not counted): 40/49 = 82%.
+    assert "82% of the last 49 finished runs" in content
+    assert '<span class="tag">schedule</span> cron: <code>0 3 * * 1</code>' in content
+    assert '<span class="tag">push</span>' in content
+    rows = table_rows(response)
+    assert [r for r in rows if len(r) == 3] == [
+        ["unit-tests", "test", "check"],
+        ["fit-gbm", "train", ""],
+        ["publish", "deploy", "release"],
+    ]
+    runs = [r for r in rows if len(r) == 6]
+    assert len(runs) == 50
+    assert runs[0][0] == "#r-last"
+    assert runs[0][1] == "success"
+    assert runs[0][5] == "120 run, 0 failed"
+    assert f'href="{newest.url}"' in content
+    shown = {r[0] for r in runs}
+    assert "#r0" not in shown  # the oldest of the recent ones falls off the list of 50
+    assert not shown & {"#old-0", "#old-1", "#elsewhere"}
+    assert runs[1][1] == "running"
+
+
+def test_pipeline_page_without_runs_says_so(logged_in, org):
+    pipeline = factories.PipelineFactory(project=org["card"], triggers=[], jobs=[])
+    content = logged_in.get(f"/pipelines/{pipeline.pk}/").content.decode()
+    assert "no finished runs" in content
+    assert "No triggers found." in content
+    assert "No jobs found." in content
+    assert "No runs recorded." in content
+
+
+def test_pipeline_page_visibility(client, org, pipeline_with_runs):
+    pipeline, _ = pipeline_with_runs
+    path = f"/pipelines/{pipeline.pk}/"
+    anonymous = client.get(path)
+    assert anonymous.status_code == 302
+    assert urlsplit(anonymous["Location"]).path == "/login/"
+    # Every organisation user reads the whole inventory: a member of another team sees it too.
+    outsider = factories.UserFactory()
+    factories.MembershipFactory(user=outsider, team=org["recsys"])
+    client.force_login(outsider)
+    assert client.get(path).status_code == 200
+    missing = client.get("/pipelines/999999/")
+    assert missing.status_code == 404
+    assert b"<h1>404</h1>" in missing.content
+
+
 def test_unassigned_model_page_warns(logged_in):
     model = factories.RegisteredModelFactory(project=None, name="orphan")
     response = logged_in.get(f"/models/{model.pk}/")
