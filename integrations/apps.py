@@ -17,6 +17,11 @@ class IntegrationsConfig(AppConfig):
 
         register_sync_history(sync_history_for)
 
+        from integrations.git_selectors import project_commit_url
+        from mlgov.inventory.hooks import register_commit_link
+
+        register_commit_link(project_commit_url)
+
         from integrations.hooks import register_demo_step
         from integrations.lineage_demo import send_demo_lineage
 

@@ -73,6 +73,20 @@ def commit_url(web_url: str, sha: str) -> str:
     return f"{base}/commit/{sha}"
 
 
+def project_commit_url(project_id: int, sha: str) -> str | None:
+    """A link to `sha` in the project's repository (the inventory's commit-link hook). Only when the
+    project has exactly one enabled repository with a web URL: with several, which one holds the commit
+    is not known, and no link beats a wrong one."""
+    repos = list(
+        GitRepository.objects.filter(project_id=project_id, enabled=True)
+        .exclude(web_url="")
+        .values_list("web_url", flat=True)[:2]
+    )
+    if len(repos) != 1:
+        return None
+    return commit_url(repos[0], sha) or None
+
+
 def repository_evidence(*, repository: GitRepository) -> dict[str, Any]:
     """What the repository page shows beside the repository: signals with links to their files, findings,
     pipelines, commit activity (with each week's share of the busiest week) and recent syncs.

@@ -39,3 +39,21 @@ def register_model_page_section(provider: ModelPageSection) -> None:
 
 def model_page_sections(model: Any, user: Any) -> list[dict[str, Any]]:
     return [s for s in (provider(model, user) for provider in _model_sections) if s]
+
+
+# A link to a commit in a project's known repository (integrations: its GitRepository), for a version
+# whose run carries no `mlflow.source.git.repoURL`. A provider takes (project_id, sha), returns a URL or None.
+CommitLinkProvider = Callable[[int, str], str | None]
+_commit_links: list[CommitLinkProvider] = []
+
+
+def register_commit_link(provider: CommitLinkProvider) -> None:
+    if provider not in _commit_links:
+        _commit_links.append(provider)
+
+
+def project_commit_url(project_id: int | None, sha: str) -> str | None:
+    """The first provider's link to `sha` in the project's repository, or None."""
+    if project_id is None or not sha:
+        return None
+    return next((url for url in (provider(project_id, sha) for provider in _commit_links) if url), None)

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from mlgov.inventory.hooks import sync_history
+from mlgov.inventory.hooks import project_commit_url, sync_history
 from mlgov.inventory.models import (
     Dataset,
     Experiment,
@@ -274,8 +274,11 @@ class ModelVersionDetailSerializer(ModelVersionSerializer):
         return [str(f) for f in obj.training_run.features.all()] if obj.training_run else []
 
     def get_commit_url(self, obj) -> str | None:
+        """The run's own `mlflow.source.git.repoURL` first, else the repository known for the version's
+        project (a hook: integrations knows the GitRepository)."""
         repo = obj.training_run.tags.get("mlflow.source.git.repoURL", "") if obj.training_run else ""
-        return commit_url(repo, obj.git_commit)
+        project_id = obj.model.project_id or (obj.training_run.project_id if obj.training_run else None)
+        return commit_url(repo, obj.git_commit) or project_commit_url(project_id, obj.git_commit)
 
     def get_sync_history(self, obj) -> list[dict]:
         return [dict(row) for row in sync_history(obj.external_source, 10)] if obj.external_source else []
