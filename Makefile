@@ -39,6 +39,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/python manage.py makemigrations --check --dry-run
 
 pytest: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
