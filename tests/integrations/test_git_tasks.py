@@ -1,4 +1,4 @@
-"""The git sync task path in eager mode (the Redis worker path is covered in test_tasks.py).
+"""The git sync task path in eager mode (the Redis worker path is in test_git_worker.py).
 
 Real repositories and a real cache; Celery runs tasks in-process (CELERY_TASK_ALWAYS_EAGER, the
 default without a broker), so `delay_on_commit` runs the task when the transaction's callbacks run.
@@ -31,7 +31,7 @@ def project(db):
 
 @pytest.fixture(autouse=True)
 def _eager():
-    assert celery_app.conf.task_always_eager, "these tests use eager mode; the worker path is in test_tasks.py"
+    assert celery_app.conf.task_always_eager, "these tests use eager mode; the worker path is in test_git_worker.py"
 
 
 def test_a_requested_sync_runs_on_commit(builder, git_cache, project, django_capture_on_commit_callbacks):

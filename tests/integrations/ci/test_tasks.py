@@ -5,6 +5,8 @@ commits, so `delay_on_commit` hands nothing to a worker)."""
 
 from __future__ import annotations
 
+import json
+import time
 from datetime import timedelta
 
 import pytest
@@ -12,9 +14,20 @@ from django.conf import settings
 from django.utils import timezone
 
 from integrations.ci.services import ci_polls_due_queue, poll_target
+from integrations.ci.signatures import hmac_sha256_signature
 from integrations.ci.tasks import dispatch_due_ci_polls
-from integrations.models import CiSource, SyncRun
+from integrations.models import CiSource, SyncRun, WebhookDelivery
 from mlgov.celery import app as celery_app
+from mlgov.inventory.models import PipelineRun
+from tests.integrations.ci import payloads as p
+from tests.integrations.test_tasks import (  # noqa: F401 (fixtures)
+    TaskLog,
+    broker_messages,
+    celery_broker,
+    celery_worker,
+    poll,
+    redis_client,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -79,3 +92,48 @@ def test_the_beat_schedule_dispatches_ci_polls_every_minute():
     entries = {e["task"]: e["schedule"] for e in settings.CELERY_BEAT_SCHEDULE.values()}
     assert entries["integrations.ci.dispatch_due_ci_polls"] == 60.0
     assert "integrations.ci.dispatch_due_ci_polls" in celery_app.tasks
+
+
+# --- webhook processing through a real Redis broker and worker ---
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_signed_webhook_is_processed_by_the_worker_once(
+    client,
+    settings,
+    celery_worker: TaskLog,  # noqa: F811
+    celery_broker,  # noqa: F811
+):
+    settings.MLGOV_GITHUB_WEBHOOK_SECRET = "gh-worker-secret"
+    body = json.dumps(p.gh_workflow_run_event()).encode()
+    headers = {
+        "X-Hub-Signature-256": hmac_sha256_signature("gh-worker-secret", body),
+        "X-GitHub-Event": "workflow_run",
+        "X-GitHub-Delivery": "worker-delivery-1",
+    }
+    response = client.post("/hooks/github/", data=body, content_type="application/json", headers=headers)
+    assert response.status_code == 202
+    delivery = WebhookDelivery.objects.get(provider="github", delivery_key="worker-delivery-1")
+    # The view answered; the worker, fed from Redis, applies the delivery.
+    done = poll(
+        lambda: WebhookDelivery.objects.filter(pk=delivery.pk, status__in=["processed", "failed"]).first(),
+        "the delivery to be processed",
+    )
+    assert done.status == "processed", done.error
+    run = PipelineRun.objects.get(pk=done.pipeline_run_id)
+    assert (run.status, run.commit_sha) == ("success", p.SHA)
+    (finished,) = celery_worker.wait(
+        lambda: celery_worker.finished(delivery.pk, name="integrations.ci.process_webhook_delivery"),
+        "the delivery task",
+    )
+    assert finished.state == "SUCCESS"
+    assert finished.retval["status"] == "processed"
+    # A replay of the same delivery is acknowledged but queues nothing: still one delivery, one run.
+    again = client.post("/hooks/github/", data=body, content_type="application/json", headers=headers)
+    assert (again.status_code, again.json()["status"]) == (200, "duplicate")
+    time.sleep(0.5)
+    assert WebhookDelivery.objects.filter(provider="github").count() == 1
+    assert PipelineRun.objects.count() == 1
+    assert len(celery_worker.finished(name="integrations.ci.process_webhook_delivery")) == 1
+    assert broker_messages(celery_broker) == 0
