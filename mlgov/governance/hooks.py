@@ -13,7 +13,7 @@ def after_sync(event: SyncSucceeded) -> None:
         return
     from mlgov.governance.tasks import check_drift
 
-    check_drift.delay(event.sync_run_id)
+    check_drift.delay_on_commit(event.sync_run_id)
 
 
 def model_page_section(model: Any, user: Any) -> dict[str, Any]:

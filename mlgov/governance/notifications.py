@@ -21,7 +21,6 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -91,14 +90,14 @@ def promotion_event(*, event: str, request: PromotionRequest, actor: Any) -> Non
     from mlgov.governance.tasks import send_notification_email
 
     actor_id = getattr(actor, "pk", None)
-    transaction.on_commit(lambda: send_notification_email.delay(event, "promotion", request.pk, actor_id), robust=True)
+    send_notification_email.delay_on_commit(event, "promotion", request.pk, actor_id)
 
 
 def drift_event(*, event: str, finding: DriftFinding) -> None:
     _outbox(event, {"drift": drift_payload(finding)})
     from mlgov.governance.tasks import send_notification_email
 
-    transaction.on_commit(lambda: send_notification_email.delay(event, "drift", finding.pk, None), robust=True)
+    send_notification_email.delay_on_commit(event, "drift", finding.pk, None)
 
 
 # --- email ------------------------------------------------------------------------------------------------

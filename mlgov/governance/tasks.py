@@ -4,14 +4,17 @@ attempt is its last."""
 
 from __future__ import annotations
 
+import logging
 import random
 from typing import Any
 
 from celery import shared_task
 from django.conf import settings
+from django.db import OperationalError
 
 from integrations.mlflow import MlflowUnreachable
 
+logger = logging.getLogger(__name__)
 BACKOFF_BASE_SECONDS = 5.0
 BACKOFF_CAP_SECONDS = 300.0
 
@@ -40,12 +43,18 @@ def apply_promotion(self, request_id: int) -> dict[str, Any]:
     return {"request": request_id, "status": outcome.status, "state": outcome.request.state}
 
 
-@shared_task(name="governance.check_drift")
-def check_drift(sync_run_id: int) -> dict[str, Any]:
-    """After an MLflow sync: compare its aliases with the approved promotions."""
+@shared_task(bind=True, max_retries=settings.MLGOV_SYNC_MAX_RETRIES, acks_late=True, name="governance.check_drift")
+def check_drift(self, sync_run_id: int) -> dict[str, Any]:
+    """After an MLflow sync: compare its aliases with the approved promotions. Safe to run twice (a known
+    finding is left alone); a database error (a lock timeout, a deadlock, a lost connection) is retried."""
     from mlgov.governance.services import drift_check
 
-    result = drift_check(sync_run_id=sync_run_id)
+    try:
+        result = drift_check(sync_run_id=sync_run_id)
+    except OperationalError as exc:
+        if _final(self):
+            raise
+        raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
     return {
         "sync_run": sync_run_id,
         "checked": result.checked,
@@ -94,8 +103,18 @@ def deliver_webhook(self, delivery_id: int) -> dict[str, Any]:
     return {"delivery": delivery_id, "status": delivery.status, "attempts": delivery.attempts}
 
 
-@shared_task(name="governance.send_notification_email")
-def send_notification_email(event: str, kind: str, object_id: int, actor_id: int | None = None) -> int:
+@shared_task(
+    bind=True, max_retries=settings.MLGOV_NOTIFY_MAX_RETRIES, acks_late=True, name="governance.send_notification_email"
+)
+def send_notification_email(self, event: str, kind: str, object_id: int, actor_id: int | None = None) -> int:
+    """Email the people an event concerns. An SMTP or network error is retried; after the last attempt (the
+    only one without a broker) it is logged and dropped: the change it reports has committed already."""
     from mlgov.governance.notifications import notification_email_send
 
-    return notification_email_send(event=event, kind=kind, object_id=object_id, actor_id=actor_id)
+    try:
+        return notification_email_send(event=event, kind=kind, object_id=object_id, actor_id=actor_id)
+    except OSError as exc:  # smtplib.SMTPException is an OSError
+        if _final(self):
+            logger.warning("notification email for %s %s #%s not sent: %s", event, kind, object_id, exc)
+            return 0
+        raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc

@@ -84,3 +84,47 @@ def test_the_beat_entries_name_registered_tasks():
     for entry in ("expire-promotions", "score-nightly"):
         assert schedule[entry]["task"] in celery_app.tasks, entry
     assert celery_app.tasks["governance.expire_promotions"].run is tasks.expire_promotions.run
+
+
+def test_the_drift_check_is_queued_when_the_sync_commits(world, django_capture_on_commit_callbacks):
+    from integrations.hooks import SyncSucceeded
+    from integrations.models import SyncRun
+    from mlgov.governance.hooks import after_sync
+    from mlgov.governance.models import DriftFinding
+    from mlgov.inventory.models import ModelAlias
+
+    ModelAlias.objects.create(model=world.model, alias="production", version=world.v("4"))
+    run = SyncRun.objects.create(
+        target=world.model.external_source, kind="mlflow", status="succeeded", finished_at=timezone.now()
+    )
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        after_sync(SyncSucceeded(sync_run_id=run.pk, target=run.target, kind="mlflow"))
+        after_sync(SyncSucceeded(sync_run_id=run.pk, target="git:x", kind="git"))  # not an MLflow sync
+        assert not DriftFinding.objects.exists()  # nothing runs before the commit
+    assert len(queued) == 1
+    queued[0]()
+    assert DriftFinding.objects.get().observed_number == "4"
+
+
+def test_the_notification_tasks_retry_a_bounded_number_of_times():
+    assert tasks.check_drift.max_retries == settings.MLGOV_SYNC_MAX_RETRIES
+    assert tasks.send_notification_email.max_retries == settings.MLGOV_NOTIFY_MAX_RETRIES
+    assert tasks.check_drift.acks_late
+    assert tasks.send_notification_email.acks_late
+    for retries in range(10):
+        assert tasks.BACKOFF_BASE_SECONDS <= tasks.backoff_seconds(retries) <= tasks.BACKOFF_CAP_SECONDS
+
+
+def test_an_unreachable_mail_server_without_a_broker_does_not_fail_the_change(
+    world, settings, caplog, django_capture_on_commit_callbacks
+):
+    from tests.integrations.mlflow_server import free_port
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", free_port(), 2
+    world.u("rui").email = "rui@example.com"
+    world.u("rui").save()
+    with django_capture_on_commit_callbacks(execute=True):
+        req = _request(world, "2")  # the email task runs in the caller (eager): its first attempt is its last
+    assert PromotionRequest.objects.get(pk=req.pk).state == "pending"
+    assert "notification email for promotion.requested promotion" in caplog.text

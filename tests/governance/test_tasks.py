@@ -169,3 +169,42 @@ def test_a_webhook_is_retried_after_a_server_error_with_the_same_delivery_id(
     assert json.loads(got[0].body)["delivery_id"] == str(delivery.delivery_id)
     time.sleep(0.3)
     assert len(receiver.received) == 3  # nothing after the success
+
+
+def test_a_notification_email_is_retried_with_backoff_then_dropped(
+    org,  # noqa: F811
+    worker,
+    monkeypatch,
+    settings,
+):
+    from tests.integrations.mlflow_server import free_port
+
+    # Nothing listens on the SMTP port: every attempt is refused (an OSError).
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", free_port(), 2
+    monkeypatch.setattr(tasks, "BACKOFF_BASE_SECONDS", 0.2)
+    monkeypatch.setattr(tasks, "BACKOFF_CAP_SECONDS", 0.4)
+    monkeypatch.setattr(tasks.send_notification_email, "max_retries", 2)
+    delays: list[float] = []
+    real_backoff = tasks.backoff_seconds
+
+    def recorded(retries: int) -> float:
+        delays.append(real_backoff(retries))
+        return delays[-1]
+
+    monkeypatch.setattr(tasks, "backoff_seconds", recorded)
+    users = org["users"]
+    users["rui"].email = "rui@example.com"
+    users["rui"].save()
+    req = services.promotion_request_create(
+        actor=users["requester"], version=org["v"]["2"], target="production", justification="mail"
+    )
+    name = "governance.send_notification_email"
+    runs = worker.wait(lambda: [e for e in worker.finished(name=name) if e.state == "SUCCESS"], name)
+    attempts = worker.finished(name=name)
+    assert [e.state for e in attempts] == ["RETRY", "RETRY", "SUCCESS"]  # bounded: max_retries, then given up
+    assert all(e.args == ["promotion.requested", "promotion", req.pk, users["requester"].pk] for e in attempts)
+    assert runs[0].retval == 0  # nothing sent, logged, and the request stands
+    assert len(delays) == 2
+    assert all(0.2 <= d <= 0.4 for d in delays)
+    assert PromotionRequest.objects.get(pk=req.pk).state == "pending"
