@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
-from mlgov.audit.hashing import ChainBreak, verify_chain
+from mlgov.audit.hashing import GENESIS, ChainBreak, verify_chain
 from mlgov.audit.models import AuditEvent
 
 # Roles that read every event; everybody else reads the events they caused.
@@ -52,4 +52,26 @@ def _iter_rows(batch: int = 2000) -> Iterator[dict[str, Any]]:
 
 def audit_chain_verify() -> tuple[int, ChainBreak | None]:
     """Walk the whole chain in id order, in batches, with flat memory."""
-    return verify_chain(_iter_rows())
+    count, broken, _ = audit_chain_verify_with_head()
+    return count, broken
+
+
+def audit_chain_verify_with_head() -> tuple[int, ChainBreak | None, tuple[int, str]]:
+    """As audit_chain_verify, plus the (seq, hash) of the last event walked: the head that was verified.
+
+    Deleting the newest events leaves a shorter chain that is still consistent; an operator who keeps
+    the head outside the database (`audit_verify --checkpoint`) can tell."""
+    head = (0, GENESIS)
+
+    def rows() -> Iterator[dict[str, Any]]:
+        nonlocal head
+        for row in _iter_rows():
+            head = (row["seq"], row["hash"])
+            yield row
+
+    count, broken = verify_chain(rows())
+    return count, broken, head
+
+
+def audit_event_hash_at(seq: int) -> str | None:
+    return AuditEvent.objects.filter(seq=seq).values_list("hash", flat=True).first()

@@ -68,11 +68,11 @@ def tamper(db):
     return run
 
 
-def _verify() -> str:
+def _verify(*args: str) -> str:
     from io import StringIO
 
     out = StringIO()
-    call_command("audit_verify", stdout=out)
+    call_command("audit_verify", *args, stdout=out)
     return out.getvalue()
 
 
@@ -118,6 +118,51 @@ def test_swapped_rows_are_caught(events, tamper):
         _verify()
 
 
+def test_head_is_printed_for_an_external_checkpoint(events):
+    out = _verify()
+    assert f"head: seq={events[-1].seq} hash={events[-1].hash}" in out
+    assert f"--checkpoint {events[-1].seq}:{events[-1].hash}" in out
+
+
+def test_empty_chain_has_the_genesis_head(db):
+    from mlgov.audit.hashing import GENESIS
+
+    assert AuditEvent.objects.count() == 0
+    assert f"head: seq=0 hash={GENESIS}" in _verify()
+
+
+def test_deleting_the_newest_rows_is_caught_only_by_a_checkpoint(events, tamper):
+    """Cutting the tail leaves a shorter chain that is still consistent; the operator's copy of the head
+    is what shows the loss."""
+    head = events[-1]
+    checkpoint = f"{head.seq}:{head.hash}"
+    assert "verified" in _verify("--checkpoint", checkpoint)
+    tamper("DELETE FROM audit_auditevent WHERE seq > %s", [events[3].seq])
+    assert f"{events[3].seq} events verified" in _verify()  # intact on its own...
+    with pytest.raises(CommandError, match=rf"checkpoint seq {head.seq}.*missing.*newest events were deleted"):
+        _verify("--checkpoint", checkpoint)  # ...but not against the checkpoint
+
+
+def test_checkpoint_still_holds_as_the_chain_grows(events):
+    head = events[-1]
+    audit_record(actor="tester", action="team.created", target_type="team", target_id=99)
+    out = _verify("--checkpoint", f"{head.seq}:{head.hash}")
+    assert f"checkpoint seq {head.seq} matches" in out
+    assert f"head: seq={head.seq + 1} " in out
+
+
+def test_checkpoint_with_another_hash_is_caught(events, tamper):
+    """A rewritten chain (every hash recomputed after an edit) still differs from the checkpoint."""
+    with pytest.raises(CommandError, match=rf"checkpoint seq {events[2].seq}.*hash differs"):
+        _verify("--checkpoint", f"{events[2].seq}:{'0' * 64}")
+
+
+@pytest.mark.parametrize("bad", ["12", "x:abc", "3:nothex", "-1:" + "0" * 64, "3:" + "0" * 63])
+def test_malformed_checkpoint_is_refused(events, bad):
+    with pytest.raises(CommandError, match="checkpoint"):
+        _verify("--checkpoint", bad)
+
+
 def test_orm_refuses_update_and_delete(events):
     event = AuditEvent.objects.get(pk=events[0].pk)
     event.action = "team.deleted"
@@ -160,6 +205,26 @@ def test_postgres_trigger_refuses_update_and_delete(postgres, events):
             c.execute(sql, [events[0].pk])
     assert AuditEvent.objects.get(pk=events[0].pk).action == "team.created"
     assert AuditEvent.objects.count() == len(events)
+
+
+@pytest.mark.postgres
+def test_postgres_trigger_refuses_truncate(postgres, events):
+    """The test database disables this trigger so that transactional tests can flush (tests/conftest.py);
+    it is turned back on here, inside the test's transaction. Enabling it by name also proves the
+    migration created it."""
+    from django.db.utils import DatabaseError
+
+    with connection.cursor() as c:
+        c.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER audit_auditevent_no_truncate")
+    for sql in ("TRUNCATE audit_auditevent", "TRUNCATE audit_auditevent RESTART IDENTITY CASCADE"):
+        with (
+            pytest.raises(DatabaseError, match="append-only: TRUNCATE refused"),
+            transaction.atomic(),
+            connection.cursor() as c,
+        ):
+            c.execute(sql)
+    assert AuditEvent.objects.count() == len(events)
+    assert f"{len(events)} events verified" in _verify()
 
 
 @pytest.mark.postgres
