@@ -454,6 +454,73 @@ def test_github_trigger_problems_are_findings(on, kind, message):
     assert any(message in f.message for f in findings)
 
 
+ANCHORED_WORKFLOW = """\
+# GitHub Actions accepts YAML anchors and aliases (not top-level `x-` keys): anchors are set where a value
+# first appears and aliased later, including `<<:` merges of a mapping.
+name: fraud model
+on:
+  push:
+    branches: &release_branches [main, 'release/**']
+    paths: &model_paths ['models/fraud/**', 'requirements.lock']
+  pull_request:
+    branches: *release_branches
+    paths: *model_paths
+  schedule:
+    - cron: &nightly '0 2 * * *'
+jobs:
+  unit-tests:
+    runs-on: &runner ubuntu-latest
+    container: &image
+      image: ghcr.io/acme/ml-base:3.11
+      options: --cpus 2
+    steps:
+      - &checkout
+        uses: actions/checkout@v4
+      - &install
+        run: pip install -r requirements.lock
+      - run: pytest tests/
+  train:
+    runs-on: *runner
+    container:
+      <<: *image
+      options: --cpus 8
+    needs: unit-tests
+    steps: &train_steps
+      - *checkout
+      - *install
+      - run: python -m fraud.train --config configs/gbm.yaml
+  retrain-weekly:
+    runs-on: *runner
+    steps: *train_steps
+  evaluate:
+    runs-on: *runner
+    needs: train
+    steps:
+      - *checkout
+      - run: python -m fraud.evaluate --model-uri runs:/latest/model
+"""
+
+
+def test_github_workflow_with_yaml_anchors_and_aliases():
+    pipeline, findings = parse_one(WORKFLOW, ANCHORED_WORKFLOW)
+    assert findings == []
+    assert pipeline.name == "fraud model"
+    # Aliased trigger settings resolve to the anchored values.
+    assert triggers(pipeline) == [
+        ("push", {"branches": ["main", "release/**"], "paths": ["models/fraud/**", "requirements.lock"]}),
+        ("pull_request", {"branches": ["main", "release/**"], "paths": ["models/fraud/**", "requirements.lock"]}),
+        ("schedule", {"cron": "0 2 * * *"}),
+    ]
+    # Merged defaults (`<<: *job_defaults`) do not hide the jobs; aliased step lists are read for their kind.
+    assert jobs(pipeline) == [
+        ("unit-tests", "test", ""),
+        ("train", "train", ""),
+        ("retrain-weekly", "train", ""),
+        ("evaluate", "evaluate", ""),
+    ]
+    assert pipeline.kind == "training"
+
+
 def test_github_workflow_without_jobs_is_a_pipeline_and_a_finding():
     pipeline, findings = parse_one(WORKFLOW, "name: fraud\non:\n  push:\n    paths: ['services/fraud/**']\njobs: {}\n")
     assert (pipeline.name, pipeline.jobs, pipeline.kind) == ("fraud", (), "ci")
