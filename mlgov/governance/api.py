@@ -14,11 +14,11 @@ from rest_framework.response import Response
 
 from mlgov.accounts.permissions import AdminOnlyWrites, IsOrgUser
 from mlgov.accounts.selectors import user_is_admin
-from mlgov.errors import NotFound, ValidationFailed
-from mlgov.governance import filters, policies, selectors, services
+from mlgov.errors import ValidationFailed
+from mlgov.governance import filters, selectors, services
 from mlgov.governance import serializers as s
 from mlgov.governance.models import AliasChange
-from mlgov.inventory.selectors import model_version_list, registered_model_list
+from mlgov.inventory.selectors import registered_model_list
 
 
 class AdminOnly(IsOrgUser):
@@ -145,67 +145,9 @@ class PromotionViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     def gate(self, request: Request) -> Response:
         """For a CD pipeline before it deploys: may this version serve as this alias now? Allowed only when
         it is the approved holder (through an applied promotion) and no drift finding is open."""
-        unknown = sorted(set(request.query_params) - {"model", "version", "target"})
-        if unknown:
-            raise exceptions.ValidationError(
-                {"unknown_parameters": unknown, "allowed_parameters": ["model", "target", "version"]}
-            )
         ser = s.GateQuerySerializer(data=request.query_params)
         ser.is_valid(raise_exception=True)
-        q = ser.validated_data
-        models = registered_model_list(user=request.user)
-        ident = q["model"].strip()
-        if ident.isdigit():
-            model = models.filter(pk=int(ident)).first()
-        else:
-            named = list(models.filter(name=ident, removed_at__isnull=True)[:2])
-            if len(named) > 1:
-                raise ValidationFailed(
-                    f"Several models are named {ident!r}; pass the model's id.",
-                    details={"model": [m.pk for m in models.filter(name=ident)]},
-                    code="ambiguous",
-                )
-            model = named[0] if named else None
-        if model is None:
-            raise NotFound(f"No registered model {ident!r}.")
-        version = model_version_list(user=request.user).filter(model=model, version=q["version"]).first()
-        if version is None:
-            raise NotFound(f"{model.name} has no version {q['version']!r}.")
-        answer = selectors.gate_answer(model=model, version=version, target=q["target"])
-        gates = []
-        if answer.policy is not None:
-            gates = [
-                g.as_dict()
-                for g in policies.evaluate_gates(
-                    answer.policy.as_rules(), selectors.candidate_for(version=version, target=q["target"])
-                )
-            ]
-        open_request = answer.open_request
-        return Response(
-            {
-                "allowed": answer.allowed,
-                "reasons": list(answer.reasons),
-                "model": {"id": model.pk, "name": model.name},
-                "version": version.version,
-                "target": q["target"],
-                "policy": answer.policy.name if answer.policy else None,
-                "approved_version": answer.approved_version,
-                "mlflow_version": answer.mlflow_holder,
-                "applied_request": answer.applied_request.pk if answer.applied_request else None,
-                "open_request": (
-                    {
-                        "id": open_request.pk,
-                        "state": open_request.state,
-                        "approvals": open_request.approvals,
-                        "approvals_required": open_request.approvals_required,
-                    }
-                    if open_request
-                    else None
-                ),
-                "open_drift_finding": answer.open_drift.pk if answer.open_drift else None,
-                "gates": gates,
-            }
-        )
+        return Response(selectors.gate_report(user=request.user, **ser.validated_data))
 
 
 class AliasHistoryView(generics.ListAPIView):

@@ -18,6 +18,7 @@ from integrations.models import GitRepository
 from mlgov.accounts.constants import REVIEWERS
 from mlgov.accounts.selectors import user_can_manage_team, user_group_names, user_is_admin, user_team_roles
 from mlgov.audit.models import AuditEvent
+from mlgov.errors import NotFound, ValidationFailed
 from mlgov.governance import policies
 from mlgov.governance.choices import AliasSource, DriftStatus
 from mlgov.governance.choices import PromotionState as State
@@ -32,6 +33,7 @@ from mlgov.governance.models import (
     WebhookEndpoint,
 )
 from mlgov.inventory.models import ModelAlias, ModelVersion, PipelineRun, RegisteredModel, RunInput
+from mlgov.inventory.selectors import model_version_list, registered_model_list
 
 # --- the project's maturity level (assessments) ---
 
@@ -328,6 +330,65 @@ def gate_answer(*, model: RegisteredModel, version: ModelVersion, target: str) -
         mlflow_holder=holder_number,
         open_drift=drift,
     )
+
+
+def model_by_id_or_name(*, user: Any, ident: str) -> RegisteredModel:
+    """The registered model `user` may see, by id (digits) or by name among the live models. Raises NotFound,
+    or ValidationFailed (`ambiguous`, listing the ids) when several live models share the name."""
+    models = registered_model_list(user=user)
+    ident = ident.strip()
+    if ident.isdigit():
+        model = models.filter(pk=int(ident)).first()
+    else:
+        named = list(models.filter(name=ident, removed_at__isnull=True)[:2])
+        if len(named) > 1:
+            raise ValidationFailed(
+                f"Several models are named {ident!r}; pass the model's id.",
+                details={"model": [m.pk for m in models.filter(name=ident)]},
+                code="ambiguous",
+            )
+        model = named[0] if named else None
+    if model is None:
+        raise NotFound(f"No registered model {ident!r}.")
+    return model
+
+
+def gate_report(*, user: Any, model: str, version: str, target: str) -> dict[str, Any]:
+    """The CD gate's answer (`GET /api/v1/promotions/gate`) for a model given by id or name, a version number
+    and a target: `gate_answer`, the facts it rests on, and the policy's gates evaluated now."""
+    found = model_by_id_or_name(user=user, ident=model)
+    candidate = model_version_list(user=user).filter(model=found, version=version).first()
+    if candidate is None:
+        raise NotFound(f"{found.name} has no version {version!r}.")
+    answer = gate_answer(model=found, version=candidate, target=target)
+    gates = []
+    if answer.policy is not None:
+        evidence = candidate_for(version=candidate, target=target)
+        gates = [g.as_dict() for g in policies.evaluate_gates(answer.policy.as_rules(), evidence)]
+    open_request = answer.open_request
+    return {
+        "allowed": answer.allowed,
+        "reasons": list(answer.reasons),
+        "model": {"id": found.pk, "name": found.name},
+        "version": candidate.version,
+        "target": target,
+        "policy": answer.policy.name if answer.policy else None,
+        "approved_version": answer.approved_version,
+        "mlflow_version": answer.mlflow_holder,
+        "applied_request": answer.applied_request.pk if answer.applied_request else None,
+        "open_request": (
+            {
+                "id": open_request.pk,
+                "state": open_request.state,
+                "approvals": open_request.approvals,
+                "approvals_required": open_request.approvals_required,
+            }
+            if open_request
+            else None
+        ),
+        "open_drift_finding": answer.open_drift.pk if answer.open_drift else None,
+        "gates": gates,
+    }
 
 
 # --- alias history ---

@@ -180,6 +180,14 @@ class GateQuerySerializer(serializers.Serializer):
     version = serializers.CharField(max_length=40)
     target = serializers.CharField(max_length=100)
 
+    def to_internal_value(self, data):  # type: ignore[no-untyped-def]
+        """A query parameter the gate does not know is a 400, never silently ignored."""
+        unknown = sorted(set(data) - set(self.fields))
+        if unknown:
+            allowed = sorted(self.fields)
+            raise serializers.ValidationError({"unknown_parameters": unknown, "allowed_parameters": allowed})
+        return super().to_internal_value(data)
+
 
 class GateAnswerSerializer(serializers.Serializer):
     allowed = serializers.BooleanField()

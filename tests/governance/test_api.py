@@ -462,6 +462,35 @@ def test_the_gate_endpoint_for_cd_pipelines(as_, world):
     assert as_("ci").get(f"{gate}?model={model.pk}&version=99&target=production").status_code == 404
 
 
+def test_the_gate_endpoint_refuses_bad_queries_in_the_error_shape(as_, world):
+    gate, ci = f"{PROMOTIONS}/gate", as_("ci", scope="read")
+    response = ci.get(f"{gate}?model={world.model.pk}&version=2&target=production&x=1&debug=1")
+    assert response.status_code == 400
+    assert error(response) == {
+        "code": "invalid",
+        "message": "The request is invalid.",
+        "details": {"unknown_parameters": ["debug", "x"], "allowed_parameters": ["model", "target", "version"]},
+    }
+    response = ci.get(f"{gate}?model=fraud-gbm&version=2")
+    assert (response.status_code, list(error(response)["details"])) == (400, ["target"])
+    response = ci.get(f"{gate}?model=no-such-model&version=2&target=production")
+    assert (response.status_code, error(response)["message"]) == (404, "No registered model 'no-such-model'.")
+    response = ci.get(f"{gate}?model=fraud-gbm&version=99&target=production")
+    assert (response.status_code, error(response)["message"]) == (404, "fraud-gbm has no version '99'.")
+    # Two live models of one name (from two MLflow servers): the name is ambiguous, the id is not.
+    twin = factories.RegisteredModelFactory(name="fraud-gbm", external_source="mlflow:other", external_id="fraud-gbm")
+    factories.ModelVersionFactory(model=twin, version="2", external_source="mlflow:other", external_id="fraud-gbm/2")
+    response = ci.get(f"{gate}?model=fraud-gbm&version=2&target=production")
+    assert response.status_code == 400
+    assert error(response)["code"] == "ambiguous"
+    assert sorted(error(response)["details"]["model"]) == sorted([world.model.pk, twin.pk])
+    body = ci.get(f"{gate}?model={twin.pk}&version=2&target=production").json()
+    assert (body["model"], body["version"], body["allowed"]) == ({"id": twin.pk, "name": "fraud-gbm"}, "2", False)
+    twin.removed_at = timezone.now()
+    twin.save()
+    assert ci.get(f"{gate}?model=fraud-gbm&version=2&target=production").json()["model"]["id"] == world.model.pk
+
+
 def test_alias_history_answers_what_held_the_alias_at_a_time(as_, world):
     model = world.model
     t0 = timezone.now() - timedelta(days=10)
