@@ -45,6 +45,7 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+CSRF_FAILURE_VIEW = "mlgov.views.csrf_failure"  # records a security audit event
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -3,6 +3,7 @@
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.views.csrf import csrf_failure as django_csrf_failure
 
 from mlgov.audit.services import audit_security_event
 from mlgov.middleware import error_response
@@ -28,6 +29,26 @@ def permission_denied(request: HttpRequest, exception: Exception | None = None) 
     if _wants_json(request):
         return error_response(403, "permission_denied", "You may not do this.")
     return render(request, "errors/403.html", {"reason": str(exception or "")}, status=403)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: record the refusal as a security event, then answer as Django does.
+
+    (The API's own CSRF check for session-authenticated calls is a DRF PermissionDenied, recorded by
+    mlgov.api's exception handler.)"""
+    user = getattr(request, "user", None)
+    audit_security_event(
+        action="security.csrf_failed",
+        request=request,
+        reason=reason or "CSRF verification failed",
+        user=user,
+        extra={
+            "referer": request.META.get("HTTP_REFERER", "")[:300],
+            "origin": request.META.get("HTTP_ORIGIN", "")[:300],
+            "user_agent": request.META.get("HTTP_USER_AGENT", "")[:300],
+        },
+    )
+    return django_csrf_failure(request, reason=reason)
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -30,5 +30,6 @@ register_actions(
         "security.permission_denied": "A request was refused by a permission check",
         "security.authentication_failed": "Credentials were presented and rejected",
         "security.login_failed": "A page login failed",
+        "security.csrf_failed": "A page request was refused by the CSRF check",
     }
 )
