@@ -33,7 +33,7 @@ demo: install
 
 serve: install
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/gunicorn mlgov.wsgi --bind $(HOST):$(PORT) --workers 2
+	$(BIN)/gunicorn -c python:mlgov.gunicorn_conf mlgov.wsgi --bind $(HOST):$(PORT) --workers 2
 
 lint: install
 	$(BIN)/ruff check .

@@ -159,7 +159,18 @@ def server(database_url: tuple[str, str]) -> Iterator[Server]:
     srv = Server(port=port, env=env, backend=backend, broker="Redis" if use_redis else "in-memory (kombu)")
     srv.manage("migrate", "--noinput")
     proc = subprocess.Popen(
-        [GUNICORN, "mlgov.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(WORKERS), "--log-level", "warning"],
+        [
+            GUNICORN,
+            "-c",
+            "python:mlgov.gunicorn_conf",
+            "mlgov.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(WORKERS),
+            "--log-level",
+            "warning",
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
