@@ -280,10 +280,12 @@ def _fail(sync_run: SyncRun, exc: Exception, warnings: list[dict[str, Any]]) -> 
 
 
 def choose_mode(repository: GitRepository, requested: str | None) -> str:
-    """Full when asked or when the repository was never scanned; otherwise incremental."""
+    """Full when asked or when the repository was never scanned; otherwise incremental. The scanned head is
+    read from the database, not from `repository`, which a caller may hold from before a scan finished."""
     if requested in SyncMode.values:
         return requested
-    return SyncMode.INCREMENTAL if repository.head_sha else SyncMode.FULL
+    scanned = GitRepository.objects.filter(pk=repository.pk).values_list("head_sha", flat=True).first()
+    return SyncMode.INCREMENTAL if scanned else SyncMode.FULL
 
 
 def git_sync_now(

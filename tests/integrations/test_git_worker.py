@@ -57,6 +57,8 @@ def test_a_requested_git_sync_is_sent_on_commit_and_run_by_the_worker(
     again = git_sync_request(repository=repo, triggered_by="maya")
     second = poll(lambda: finished(again.pk), "the second git sync")
     assert second.status == "succeeded", second.errors
+    assert second.mode == "incremental"  # decided from the stored head, though `repo` predates the scan
+    assert any("unchanged: nothing rescanned" in e["message"] for e in second.errors), second.errors
     for kind in ("reposignal", "repofinding", "pipeline"):  # the same head: nothing written
         assert (second.counts[kind]["created"], second.counts[kind]["updated"], second.counts[kind]["removed"]) == (
             0,
