@@ -761,6 +761,13 @@ class Authorship:
     committers: tuple[str, ...] = ()  # names and emails
 
 
+def committer_matches(person: Person, committers: Iterable[str]) -> tuple[str, ...]:
+    """The committer names and emails that are `person` (compared case-insensitively with the person's
+    identities): the last-committers rule of `strict` independence, here and in the review queue."""
+    mine = person.identities
+    return tuple(sorted({c for c in committers if c.strip().lower() in mine}))
+
+
 def approval_refusals(policy: Policy, authorship: Authorship, person: Person) -> tuple[str, ...]:
     """Why `person` may not review this request (empty: they may). Every reason is listed."""
     reasons = []
@@ -781,7 +788,7 @@ def approval_refusals(policy: Policy, authorship: Authorship, person: Person) ->
         if author and author in mine:
             reasons.append(f"you are the author of the source run ({authorship.run_author})")
     if policy.independence == INDEPENDENCE_STRICT:
-        hits = sorted({c for c in authorship.committers if c.strip().lower() in mine})
+        hits = committer_matches(person, authorship.committers)
         if hits:
             reasons.append(f"you are among the code's last committers ({', '.join(hits)})")
     return tuple(reasons)

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models.functions import Lower, Trim
 
 from assessments import selectors as assessment_selectors
 from integrations.models import GitRepository
@@ -170,8 +171,7 @@ def authorship_for(*, request: PromotionRequest) -> policies.Authorship:
     project_id = request.model.project_id
     if project_id is not None:
         for activity in GitRepository.objects.filter(project_id=project_id).values_list("activity", flat=True):
-            for c in (activity or {}).get("committers", []):
-                committers += [x for x in (c.get("name", ""), c.get("email", "")) if x]
+            committers += _repository_committers(activity)
     return policies.Authorship(
         requester_id=request.requested_by_id,
         run_author=(run.user if run else "") or "",
@@ -242,12 +242,38 @@ def review_queue(*, user: Any) -> QuerySet[PromotionRequest]:
     return actionable(promotion_list(user=user), user=user)
 
 
+def _repository_committers(activity: dict[str, Any] | None) -> list[str]:
+    """The names and emails of the committers in a repository's last scanned activity window."""
+    out: list[str] = []
+    for c in (activity or {}).get("committers", []):
+        out += [x for x in (c.get("name", ""), c.get("email", "")) if x]
+    return out
+
+
+def _projects_committed_by(person: policies.Person) -> list[int]:
+    """The projects with a pending request under `strict` independence whose repositories list `person`
+    among their last committers (one query, over those projects' repositories only)."""
+    if not person.identities:
+        return []
+    pending = PromotionRequest.objects.filter(
+        state=State.PENDING, policy__independence=policies.INDEPENDENCE_STRICT, model__project__isnull=False
+    ).values("model__project_id")
+    hits: set[int] = set()
+    for project_id, activity in GitRepository.objects.filter(project_id__in=pending).values_list(
+        "project_id", "activity"
+    ):
+        if project_id not in hits and policies.committer_matches(person, _repository_committers(activity)):
+            hits.add(project_id)
+    return sorted(hits)
+
+
 def actionable(qs: QuerySet[PromotionRequest], *, user: Any) -> QuerySet[PromotionRequest]:
-    """Narrow `qs` to the pending requests `user` may act on: a reviewer in the approver team (if the policy
-    names one), not the requester, not the source run's author, and not having reviewed it yet. The
-    committers rule is checked on the request page and at approval (it needs the repositories' activity).
-    Applied to the caller's queryset directly (not as an IN subquery), so the database can walk the id
-    index and stop at the page."""
+    """Narrow `qs` to the pending requests `user` may act on, by the rules approval enforces
+    (`policies.approval_refusals`): a reviewer in the approver team (if the policy names one), not the
+    requester, not the source run's author (unless the policy's independence is `requester`), not among the
+    last committers of the project's repositories (under `strict`), and not having reviewed it yet. Applied
+    to the caller's queryset directly (not as an IN subquery over the requests), so the database can walk the
+    id index and stop at the page."""
     qs = qs.filter(state=State.PENDING)
     if REVIEWERS not in user_group_names(user) or getattr(user, "is_service_account", False) or not user.is_active:
         return qs.none()
@@ -259,11 +285,12 @@ def actionable(qs: QuerySet[PromotionRequest], *, user: Any) -> QuerySet[Promoti
         .filter(Q(policy__approver_team__isnull=True) | Q(policy__approver_team_id__in=list(person.team_ids)))
     )
     identities = list(person.identities)
-    if identities:
-        authored = Q(version__training_run__user__in=identities) & ~Q(
-            policy__independence=policies.INDEPENDENCE_REQUESTER
-        )
-        qs = qs.exclude(authored)
+    if identities:  # compared as approval does: trimmed, case-insensitive
+        authored = Q(run_author__in=identities) & ~Q(policy__independence=policies.INDEPENDENCE_REQUESTER)
+        qs = qs.alias(run_author=Lower(Trim("version__training_run__user"))).exclude(authored)
+    committed = _projects_committed_by(person)
+    if committed:
+        qs = qs.exclude(Q(model__project_id__in=committed) & Q(policy__independence=policies.INDEPENDENCE_STRICT))
     return qs
 
 
