@@ -215,10 +215,12 @@ class _Keyset:
         return [k if not isinstance(k, F) else (k.desc() if desc else k.asc()) for k in keys]
 
     def of(self, obj: Any) -> tuple[Any, Any]:
-        pk = getattr(obj, self.pk.attname)
+        """The position of a row: a model instance, or a dict from `.values()` (then the pk must be "id")."""
+        get = obj.get if isinstance(obj, dict) else lambda name: getattr(obj, name)
+        pk = get(self.pk.attname)
         if self.field is None:
             return (None, pk)
-        value = getattr(obj, self.field.attname)
+        value = get(self.field.attname)
         return (_NULL if value is None else value, pk)
 
     def text(self, value: Any) -> str:
