@@ -3,8 +3,10 @@
 Five projects are built to sit at levels 0, 1, 2, 3 and 4 of the default rubric, the way teams would get
 there: code and CI configuration committed to Git (scanned by the Git sync), training logged to MLflow
 through its client (MLflow sync), CI runs delivered as signed `workflow_run` webhooks and a JUnit report
-posted to the API, and what no system shows attested by the team's maintainer. Level 4's governance
-evidence comes from an evidence provider registered the way the governance app registers its own.
+posted to the API, what no system shows attested by the team's maintainer, and, for level 4, a promotion
+of its model to production through mlgov's governance (a policy with a green-CI gate, a request, two
+independent approvals, the alias moved in MLflow by the apply task, and the drift check of the sync it asks
+for finding nothing), which the governance app's evidence provider reports.
 Each project gets its level, and its criteria link to the evidence: the file at its commit, the CI run,
 the MLflow run and model version in the MLflow UI.
 """
@@ -19,8 +21,6 @@ import pytest
 from django.core.management import call_command
 from mlflow import MlflowClient
 
-from assessments import hooks
-from assessments.contracts import Evidence
 from assessments.models import Assessment, ScoringRun
 from assessments.services import attestation_create
 from integrations.ci.signatures import hmac_sha256_signature
@@ -28,7 +28,9 @@ from integrations.git_services import git_repository_create
 from integrations.git_sync import git_sync_now
 from integrations.models import MlflowConnection, WebhookDelivery
 from integrations.sync import mlflow_sync_now
-from mlgov.inventory.models import PipelineRun
+from mlgov.governance import services as governance
+from mlgov.governance.models import DriftFinding, PromotionPolicy, PromotionRequest
+from mlgov.inventory.models import ModelVersion, PipelineRun
 from tests import factories
 from tests.integrations.ci import payloads as p
 from tests.integrations.conftest import git_cache, mlflow_server, unique  # noqa: F401  (fixtures)
@@ -114,24 +116,29 @@ def links(assessment: Assessment, criterion_id: str) -> list[str]:
     return [e["link"] for e in criterion(assessment, criterion_id)["evidence"]]
 
 
-@pytest.fixture
-def governance(monkeypatch):
-    """A provider producing the "mlgov itself" evidence, as the governance app will (assessments/hooks.py)."""
-    governed: dict[int, str] = {}
-    monkeypatch.setattr(hooks, "_providers", [])
-
-    def provider(project_ids, now):
-        return {
-            pid: [
-                Evidence(kind="promotion.governed", source="mlgov:governance", observed_at=now, link=link, count=2),
-                Evidence(kind="alias.governed", source="mlgov:governance", observed_at=now, link=link, count=1),
-            ]
-            for pid, link in governed.items()
-            if pid in project_ids
-        }
-
-    hooks.register_evidence_provider(provider)
-    return governed
+def promote_to_production(project, maintainer, prefix: str) -> PromotionRequest:
+    """Level 4's governance: the project's model version 2 promoted to production through mlgov, applied in MLflow."""
+    risk = factories.TeamFactory(slug=f"{prefix}risk", name=f"{prefix}Model risk")
+    reviewers = [factories.UserFactory(username=f"{prefix}{name}", groups=["reviewers"]) for name in ("rui", "rosa")]
+    for reviewer in reviewers:
+        factories.MembershipFactory(team=risk, user=reviewer)
+    PromotionPolicy.objects.create(
+        name=f"{prefix}production".strip("-")[:80],
+        target="production",
+        team=project.team,
+        approvals_required=2,
+        approver_team=risk,
+        independence="strict",
+        require_green_ci=True,
+    )
+    version = ModelVersion.objects.get(model__project=project, version="2")
+    req = governance.promotion_request_create(
+        actor=maintainer, version=version, target="production", justification="Level 4 ships through review."
+    )
+    assert req.gates_passed, req.gates
+    for reviewer in reviewers:
+        governance.promotion_approve(request=req, reviewer=reviewer, comment="Looks right.")
+    return req
 
 
 def test_projects_built_for_each_level_get_it_with_links_to_their_evidence(
@@ -142,7 +149,6 @@ def test_projects_built_for_each_level_get_it_with_links_to_their_evidence(
     settings,
     client,
     api_client_for,
-    governance,
     django_capture_on_commit_callbacks,
 ):
     settings.MLGOV_GITHUB_WEBHOOK_SECRET = SECRET
@@ -212,12 +218,20 @@ def test_projects_built_for_each_level_get_it_with_links_to_their_evidence(
         )
         assert response.status_code == 200, response.content
 
-    # What no system shows: attested by the maintainer; governance's evidence for level 4.
+    # What no system shows: attested by the maintainer.
     for level, criteria in ATTESTED.items():
         project, maintainer = projects[level]
         for criterion_id in criteria:
             attestation_create(actor=maintainer, project=project, criterion_id=criterion_id, statement="Confirmed.")
-    governance[projects[4][0].pk] = f"/governance/projects/{projects[4][0].slug}/promotions/"
+    # Level 4 promotes through mlgov: the apply task moves the alias in MLflow, then asks for a sync, whose
+    # drift check finds MLflow as approved.
+    with django_capture_on_commit_callbacks(execute=True):
+        promoted = promote_to_production(*projects[4], prefix=f"{unique}l4-")
+    promoted.refresh_from_db()
+    assert promoted.state == "applied", promoted.error
+    model4 = promoted.model
+    assert mlflow.get_model_version_by_alias(model4.name, "production").version == "2"
+    assert not DriftFinding.objects.filter(model=model4).exists()
 
     out = StringIO()
     call_command("score", stdout=out)
@@ -249,7 +263,9 @@ def test_projects_built_for_each_level_get_it_with_links_to_their_evidence(
     assert f"https://github.com/acme/{repos[4].name}/blob/{heads[4]}/monitoring/alerts.yml" in links(
         a4, "people.post-deployment-metrics"
     )
-    assert links(a4, "release.governed-promotions") == [governance[projects[4][0].pk]]
+    assert links(a4, "release.governed-promotions") == [f"/promotions/{promoted.pk}/"]
+    assert links(a4, "release.governed-aliases") == [f"/promotions/?view=all&project={projects[4][0].slug}"]
+    assert criterion(a3, "release.governed-promotions")["status"] == "unmet"  # level 3 never promoted
     assert criterion(a4, "people.production-markers")["status"] == "attested"
     assert a4.scorecard["next_steps"] == []
     # Level 0 is told what to do first.
