@@ -95,10 +95,11 @@ def test_sync_endpoint_runs_a_sync_and_sync_runs_are_listed(
         response = client.post("/api/v1/integrations/mlflow/shared/sync", {"mode": "full"}, format="json")
     assert response.status_code == 202, response.content
     assert response.json()["status"] in ("queued", "succeeded")
-    # Handed to the task queue on commit (eager here: no broker); the sync it ran called the after-sync hook,
-    # whose callback (assessments) queued a scoring task on commit in turn.
-    assert len(callbacks) == 3
-    assert callbacks[-1].func.__self__.name == "assessments.score_after_sync"
+    # Handed to the task queue on commit (eager here: no broker); the sync it ran called the after-sync hooks,
+    # whose callbacks queued a scoring task (assessments) and a drift check (governance) on commit in turn.
+    queued = [c.func.__self__.name for c in callbacks if hasattr(getattr(c, "func", None), "__self__")]
+    assert queued[0] == "integrations.sync_mlflow_connection", queued
+    assert sorted(queued[1:]) == ["assessments.score_after_sync", "governance.check_drift"], queued
     run = SyncRun.objects.get(pk=response.json()["id"])
     assert run.status == "succeeded", run.errors
     assert run.triggered_by == maintainer.username
