@@ -44,6 +44,7 @@ from mlgov.accounts.models import User
 from mlgov.accounts.services import api_token_create
 from mlgov.inventory import selectors
 from mlgov.inventory.choices import Lifecycle, ModelVersionStatus
+from mlgov.inventory.filters import ModelVersionFilterSet
 from mlgov.inventory.models import ModelAlias, ModelVersion, Project, RegisteredModel, Team
 
 # --- Scale: 10 teams x 5 projects x 20 models x 100 versions = 100,000 model versions ---
@@ -278,10 +279,21 @@ def _median_ms(fn: Callable[[], object], n: int) -> float:
     return statistics.median(samples)
 
 
-def _measure(case: str, client: APIClient, url: str, page: QuerySet[ModelVersion]) -> dict[str, Any]:
-    """Time `url`; `page` is the same page built with the view's selector, to split the ORM's share
-    (SQL, fetching, model instances, prefetch) from the rest (auth, DRF, serializer, JSON)."""
+def _measure(
+    case: str,
+    client: APIClient,
+    url: str,
+    page: QuerySet[ModelVersion],
+    params: dict[str, str] | None = None,
+    upto: int | None = None,
+) -> dict[str, Any]:
+    """Time `url`. `page` is the oracle: the expected rows written plainly with the ORM (the object
+    selector, `Q(...__icontains)` for the search), independent of the view's code, so a wrong page fails.
+    "ORM" times the view's own queryset (the API list selector and the filterset with `params`), to split
+    the ORM's share (SQL, fetching, model instances, prefetch) from the rest (auth, DRF, serializer, JSON)."""
     page = page.order_by("-id")
+    own = ModelVersionFilterSet(params or {}, queryset=selectors.model_version_api_list(user=None)).qs
+    own = (own if upto is None else own.filter(id__lte=upto)).order_by("-id")
     expected_ids = [mv.pk for mv in page[:PAGE_SIZE]]
     assert expected_ids, f"{case}: the seed data has no matching rows"
     for _ in range(WARMUP):
@@ -289,7 +301,8 @@ def _measure(case: str, client: APIClient, url: str, page: QuerySet[ModelVersion
     queries: list[str] = []
     with connection.execute_wrapper(lambda execute, sql, *args: queries.append(sql) or execute(sql, *args)):
         _check(client.get(url), expected_ids)
-    orm_p50 = _median_ms(lambda: list(page[: PAGE_SIZE + 1]), ORM_SAMPLES)
+    assert [mv.pk for mv in own[:PAGE_SIZE]] == expected_ids, f"{case}: the view's queryset differs from the oracle"
+    orm_p50 = _median_ms(lambda: list(own[: PAGE_SIZE + 1]), ORM_SAMPLES)
 
     samples, cpu, size = [], [], 0
     for _ in range(SAMPLES):
@@ -371,7 +384,7 @@ def test_deep_page(bench: Bench) -> None:
     print(f"{'(cursor walk)':<34} {DEEP_PAGE - 1} pages followed, {walk_ms:.1f} ms per page (mean)", flush=True)
     offset = (DEEP_PAGE - 1) * PAGE_SIZE
     first_id = ModelVersion.objects.order_by("-id").values_list("id", flat=True)[offset]
-    _measure(f"page {DEEP_PAGE} (via cursor)", bench.client, url, _versions().filter(id__lte=first_id))
+    _measure(f"page {DEEP_PAGE} (via cursor)", bench.client, url, _versions().filter(id__lte=first_id), upto=first_id)
 
 
 Filter = Callable[[Bench], tuple[dict[str, str], QuerySet[ModelVersion]]]
@@ -409,4 +422,4 @@ def by_search(b: Bench) -> tuple[dict[str, str], QuerySet[ModelVersion]]:
 def test_filtered_page(bench: Bench, make: Filter) -> None:
     params, page = make(bench)
     label = "filter " + "&".join(f"{k}={v}" for k, v in params.items())
-    _measure(label, bench.client, _list_url(**params), page)
+    _measure(label, bench.client, _list_url(**params), page, params)
