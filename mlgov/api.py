@@ -325,6 +325,10 @@ class StrictOrderingFilter(filters.OrderingFilter):
             raise exceptions.ValidationError(
                 {"ordering": [f"Unknown ordering field(s): {', '.join(bad)}. Allowed: {', '.join(sorted(valid))}."]}
             )
+        if len(fields) > 1:
+            # The keyset cursor pages by one field and the id (StandardCursorPagination): a second field
+            # would be silently ignored, so it is refused.
+            raise exceptions.ValidationError({"ordering": ["One ordering field at a time; ties are ordered by id."]})
         return list(fields)
 
 

@@ -42,6 +42,7 @@ def admin_api(api_client_for, admin_user):
         ("/api/v1/projects/", {"lifecycle": "bogus"}, "lifecycle"),
         ("/api/v1/projects/", {"risk_tier": "high"}, "risk_tier"),
         ("/api/v1/projects/", {"ordering": "-secret"}, "ordering"),
+        ("/api/v1/model-versions/", {"ordering": "registered_at,-id"}, "ordering"),
         ("/api/v1/pipeline-runs/", {"pipeline": "x"}, "pipeline"),
         ("/api/v1/audit-events/", {"since": "2026-13-45"}, "since"),
         ("/api/v1/teams/", {"tema": "a", "page": "2"}, "unknown_parameters"),
