@@ -21,7 +21,9 @@ def test_sync_command_prints_progress_and_counts(mlflow_server, unique):
     out = StringIO()
     call_command("sync", "--source", "mlflow", "--connection", "cli", "--mode", "full", stdout=out)
     text = out.getvalue()
-    assert "\r  versions" in text  # the progress line
+    assert "\r  versions" in text  # the progress line, redrawn in place
+    assert "[################........] 4/6" in text  # versions: the 4th of the MLflow sync's 6 phases
+    assert f"[{'#' * 24}] 6/6" in text  # the end of a full pass: removals
     assert "succeeded (full)" in text
     assert "modelversion" in text
     run = SyncRun.objects.get(target="mlflow:cli")

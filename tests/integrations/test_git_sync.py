@@ -367,6 +367,8 @@ def test_sync_command_prints_progress_and_counts(builder, git_cache, project):
     text = out.getvalue()
     assert "\r  fetch" in text
     assert "\r  write" in text
+    assert "] 1/6" in text  # fetch, the first of the git sync's phases
+    assert f"[{'#' * 24}] 6/6" in text  # write, the last
     assert "succeeded (full)" in text
     assert "reposignal       created      7" in text
     run = SyncRun.objects.get()

@@ -10,8 +10,18 @@ from integrations.services import SyncAlreadyRunning
 from integrations.sync import mlflow_sync_now
 from mlgov.context import acting
 
+# The phases each sync reports, in the order it goes through them (integrations/sync.py, git_sync.py).
+PHASES = (
+    ("experiments", "runs", "models", "versions", "aliases", "removals"),
+    ("fetch", "files", "detectors", "pipelines", "activity", "write"),
+)
+BAR_WIDTH = 24
+
 
 class Command(BaseCommand):
+    _phase: str = ""
+    _phase_started: float = 0.0
+
     help = (
         "Sync integrations in the foreground, with progress. "
         "Examples: sync --source mlflow --connection prod; sync --source git --repository card-fraud"
@@ -103,7 +113,17 @@ class Command(BaseCommand):
             raise CommandError(f"{failures} sync(s) failed")
 
     def _bar(self, phase: str, done: int | None = None, **_) -> None:
-        line = f"\r  {phase:<12} {done if done is not None else '':>8}"
+        """One line, redrawn in place: a bar over the sync's phases (MLflow and git syncs go through theirs
+        in a fixed order), the phase, how many objects it has read so far, and the time since it began."""
+        now = time.monotonic()
+        if phase != self._phase:
+            self._phase, self._phase_started = phase, now
+        steps = next((p for p in PHASES if phase in p), (phase,))
+        step = steps.index(phase) + 1 if phase in steps else len(steps)
+        filled = BAR_WIDTH * step // len(steps)
+        bar = "#" * filled + "." * (BAR_WIDTH - filled)
+        count = f"{done:>9,}" if done is not None else " " * 9
+        line = f"\r  {phase:<12} [{bar}] {step}/{len(steps)} {count}  {now - self._phase_started:6.1f} s"
         self.stdout.write(line, ending="")
         if hasattr(self.stdout, "flush"):
             self.stdout.flush()
