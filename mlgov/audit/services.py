@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +15,7 @@ from mlgov.audit.hashing import GENESIS, chain_hash
 from mlgov.audit.models import AuditEvent
 from mlgov.audit.registry import ensure_registered
 from mlgov.context import current_request_id, current_source
+from mlgov.dbtools import insert_rows
 
 # An arbitrary constant: the advisory lock that serialises writers on the chain head (PostgreSQL).
 _CHAIN_LOCK_KEY = 0x6D6C676F76
@@ -155,60 +154,13 @@ _COLUMNS = (
     "prev_hash",
     "hash",
 )
-_JSON = frozenset({"before", "after"})
-
-
-def _max_query_params() -> int:
-    """The parameters one statement may bind: SQLite's own limit where it tells (32,766 since 3.32, where
-    Django assumes the old 999), else what Django says."""
-    raw = getattr(connection, "connection", None)
-    if connection.vendor == "sqlite" and hasattr(raw, "getlimit"):
-        return raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-    return connection.features.max_query_params or 999
 
 
 def _insert_rows(rows: list[dict[str, Any]]) -> None:
-    """Write the rows without the ORM's per-value INSERT compilation, which was most of a sync's audit cost
-    (docs/performance.md): `COPY` on PostgreSQL, multi-row INSERTs elsewhere, as many rows a statement as
-    the backend's parameter limit allows. The stored values are what the ORM would store: JSON text or
-    NULL, and the timestamp as the backend adapts it (`tests/audit/test_chain.py` compares both paths).
-
-    Errors come out as Django's (`OperationalError`, `IntegrityError`, ...) on both paths, so callers'
-    retries see them, and the COPY is logged like a query, so query counts and `CaptureQueriesContext`
-    see it."""
-    ops = connection.ops
-    table = ops.quote_name(AuditEvent._meta.db_table)
-    names = ", ".join(ops.quote_name(c) for c in _COLUMNS)
-    postgres = connection.vendor == "postgresql"
-
-    def values(row: dict[str, Any]) -> list[Any]:
-        out = []
-        for c in _COLUMNS:
-            value = row[c]
-            if c in _JSON:
-                value = None if value is None else json.dumps(value)
-            elif c == "timestamp" and not postgres:
-                value = ops.adapt_datetimefield_value(value)
-            out.append(value)
-        return out
-
-    with connection.cursor() as cursor:
-        if postgres:
-            sql = f"COPY {table} ({names}) FROM STDIN"
-            started = time.monotonic()
-            with connection.wrap_database_errors, cursor.cursor.copy(sql) as copy:
-                for row in rows:
-                    copy.write_row(values(row))
-            if connection.queries_logged:
-                elapsed = time.monotonic() - started
-                connection.queries_log.append({"sql": f"{sql} -- {len(rows)} rows", "time": f"{elapsed:.3f}"})
-            return
-        batch = max(1, min(1000, _max_query_params() // len(_COLUMNS)))
-        one = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
-        for start in range(0, len(rows), batch):
-            chunk = rows[start : start + batch]
-            params = [value for row in chunk for value in values(row)]
-            cursor.execute(f"INSERT INTO {table} ({names}) VALUES {', '.join([one] * len(chunk))}", params)  # noqa: S608
+    """Write the rows in bulk without the ORM's per-value INSERT compilation, which was most of a sync's
+    audit cost (`mlgov.dbtools.insert_rows`: COPY on PostgreSQL, multi-row INSERTs elsewhere). The stored
+    values are what the ORM would store (`tests/audit/test_bulk.py` compares both paths)."""
+    insert_rows(AuditEvent, _COLUMNS, ([row[c] for c in _COLUMNS] for row in rows))
 
 
 def audit_security_event(

@@ -19,6 +19,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from mlgov.audit.services import PendingEvent, audit_record_many
+from mlgov.dbtools import insert_rows
 from mlgov.inventory.lineage_services import (
     AliasMove,
     EdgeSpec,
@@ -286,15 +287,17 @@ def synced_run_links_replace(
     """
     if not run_ids:
         return
+    # Plain rows through insert_rows: two links a run, tens of thousands a sync (docs/performance.md).
     RunInput.objects.filter(run_id__in=run_ids).delete()
-    RunInput.objects.bulk_create(
-        [RunInput(run_id=r, dataset_id=d, context=c) for r, pairs in inputs.items() for d, c in set(pairs)],
-        batch_size=500,
+    insert_rows(
+        RunInput,
+        ("run_id", "dataset_id", "context"),
+        sorted((r, d, c) for r, pairs in inputs.items() for d, c in set(pairs)),
     )
     through = TrainingRun.features.through
     through.objects.filter(trainingrun_id__in=run_ids).delete()
-    through.objects.bulk_create(
-        [through(trainingrun_id=r, feature_id=f) for r, fids in features.items() for f in set(fids)], batch_size=500
+    insert_rows(
+        through, ("trainingrun_id", "feature_id"), sorted((r, f) for r, fids in features.items() for f in set(fids))
     )
     _run_links_lineage(actor=actor, run_ids=run_ids, inputs=inputs, features=features)
 
