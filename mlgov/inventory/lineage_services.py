@@ -53,6 +53,9 @@ class NodeRef:
     key: str
     object_id: int | None = None
     label: str = ""
+    # False where the caller's label is only a stand-in (e.g. a run known by its id alone): it names a node
+    # this call creates, but does not overwrite the label of one that exists.
+    refresh_label: bool = True
 
     @property
     def ident(self) -> tuple[str, str]:
@@ -91,8 +94,8 @@ def object_node(obj: models.Model) -> NodeRef:
     return NodeRef(kind, str(obj.pk), obj.pk, _label(obj))
 
 
-def object_ref(kind: str, pk: int, label: str = "") -> NodeRef:
-    return NodeRef(kind, str(pk), pk, label[:300])
+def object_ref(kind: str, pk: int, label: str = "", *, refresh_label: bool = True) -> NodeRef:
+    return NodeRef(kind, str(pk), pk, label[:300], refresh_label)
 
 
 def commit_node(sha: str) -> NodeRef:
@@ -152,8 +155,9 @@ def _nodes_select(
     out = {}
     for pk, kind, key, current in LineageNode.objects.filter(condition).values_list("id", "kind", "key", "label"):
         out[(kind, key)] = pk
-        label = wanted[(kind, key)].label
-        if label and current != label:
+        ref = wanted[(kind, key)]
+        label = ref.label
+        if label and ref.refresh_label and current != label:
             stale.append(LineageNode(id=pk, label=label))
     return out
 

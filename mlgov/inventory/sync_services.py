@@ -182,9 +182,12 @@ def _lineage_after_upsert(*, actor: Any, name: str, external_source: str, change
             replace[node] = {"produced_by"}
             run = version.training_run
             if run is not None:
+                # The sync loads a version's run with a few fields only, so its name may be missing here: the
+                # run's node keeps the label the run's own upsert gave it.
+                run_ref = object_ref("trainingrun", run.pk, _run_label(run), refresh_label=False)
                 edges.append(
                     EdgeSpec(
-                        object_ref("trainingrun", run.pk, _run_label(run)),
+                        run_ref,
                         node,
                         "produced_by",
                         external_source,
