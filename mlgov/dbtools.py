@@ -95,3 +95,15 @@ def insert_rows(
             sql = f"{head} {table} ({names}) VALUES {', '.join([one] * len(chunk))}{tail}"
             cursor.execute(sql, params)
     return len(rows)
+
+
+def insert_objects(objs: Sequence[models.Model]) -> int:
+    """Insert unsaved model instances of one model with `insert_rows`. Fields take what `save` would
+    store (`pre_save` fills `auto_now` / `auto_now_add`); the primary key is left to the database, and
+    the instances get no ids: read them back by a natural key where they are needed."""
+    if not objs:
+        return 0
+    model = type(objs[0])
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    rows = [[f.pre_save(obj, True) for f in fields] for obj in objs]
+    return insert_rows(model, [f.attname for f in fields], rows)

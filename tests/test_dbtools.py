@@ -70,3 +70,31 @@ def test_nothing_to_insert_sends_nothing():
     with CaptureQueriesContext(connection) as ctx:
         assert insert_rows(RunInput, ("run_id", "dataset_id", "context"), []) == 0
     assert ctx.captured_queries == []
+
+
+def test_objects_take_what_save_would_store():
+    """insert_objects fills auto_now fields through pre_save and stores JSON and foreign keys as save does."""
+    from mlgov.dbtools import insert_objects
+    from mlgov.inventory.models import ModelVersion
+
+    model = factories.RegisteredModelFactory()
+    saved = factories.ModelVersionFactory(model=model, tags={"ü": "✓", "n": [1, None]}, metrics={"auc": 0.91})
+    unsaved = ModelVersion(
+        model=model,
+        version="99",
+        external_source=saved.external_source,
+        external_id=f"{model.name}/99",
+        tags=saved.tags,
+        metrics=saved.metrics,
+        registered_at=saved.registered_at,
+    )
+    assert insert_objects([unsaved]) == 1
+    assert unsaved.created_at is not None  # pre_save ran (auto_now_add)
+    stored = ModelVersion.objects.get(external_id=f"{model.name}/99")
+    assert (stored.model_id, stored.tags, stored.metrics, stored.registered_at) == (
+        model.pk,
+        saved.tags,
+        saved.metrics,
+        saved.registered_at,
+    )
+    assert stored.created_at is not None

@@ -19,7 +19,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from mlgov.audit.services import PendingEvent, audit_record_many
-from mlgov.dbtools import insert_rows
+from mlgov.dbtools import insert_objects, insert_rows
 from mlgov.inventory.lineage_services import (
     AliasMove,
     EdgeSpec,
@@ -127,14 +127,18 @@ def synced_batch_upsert(
             result.counts.unchanged += 1
         result.objects[ext_id] = obj
     if to_create:
-        model.objects.bulk_create(to_create, batch_size=500)
-        if to_create[0].pk is None:  # backends without RETURNING ids on bulk insert
-            fresh = model.objects.filter(
-                external_source=external_source, external_id__in=[o.external_id for o in to_create]
+        # Without the ORM's per-value compilation (mlgov.dbtools), then the ids by the external key.
+        insert_objects(to_create)
+        for start in range(0, len(to_create), 500):
+            chunk = to_create[start : start + 500]
+            ids = dict(
+                model.objects.filter(
+                    external_source=external_source, external_id__in=[o.external_id for o in chunk]
+                ).values_list("external_id", "id")
             )
-            ids = {o.external_id: o.pk for o in fresh}
-            for o in to_create:
+            for o in chunk:
                 o.pk = ids[o.external_id]
+                o._state.adding, o._state.db = False, model.objects.db
     if to_update:
         model.objects.bulk_update(
             to_update, [*sorted(fields), "fingerprint", "removed_at", "updated_at"], batch_size=500

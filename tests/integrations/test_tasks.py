@@ -432,8 +432,11 @@ def test_eager_request_runs_the_sync_in_process_on_commit(
         run = mlflow_sync_request(connection=conn, triggered_by="test")
         assert SyncRun.objects.get(pk=run.pk).status == "queued"  # nothing runs before the commit
         assert not RegisteredModel.objects.filter(external_source=conn.external_source).exists()
-    # the task, on the request's commit; the after-sync hook, on the sync's; the scoring task that hook queues
-    assert len(callbacks) == 3
+    # the task, on the request's commit; then, on the sync's, the after-sync hook, and the tasks the apps above
+    # queue from it: scoring (assessments) and the drift check (governance)
+    queued = [c.func.__self__.name for c in callbacks if hasattr(getattr(c, "func", None), "__self__")]
+    assert queued[0] == "integrations.sync_mlflow_connection", queued
+    assert sorted(queued[1:]) == ["assessments.score_after_sync", "governance.check_drift"], queued
     run.refresh_from_db()
     assert run.status == "succeeded", run.errors
     assert run.attempts == 1
