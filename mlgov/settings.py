@@ -189,7 +189,7 @@ REST_FRAMEWORK = {
         "rest_framework.filters.SearchFilter",
         "mlgov.api.StrictOrderingFilter",
     ],
-    "DEFAULT_PARSER_CLASSES": ["mlgov.api.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["mlgov.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "mlgov.api.exception_handler",

@@ -131,6 +131,23 @@ class TaskLog:
     def started(self, sync_run_id: int) -> list[TaskEvent]:
         return [e for e in list(self.events) if e.phase == "pre" and e.name == SYNC_TASK and e.args == [sync_run_id]]
 
+    def settle(self, broker: redis.Redis, timeout: float = WAIT) -> None:
+        """Wait until no task is running, queued or held for a later attempt (Redis's `unacked`), for half a
+        second in a row."""
+        deadline, quiet_since = time.monotonic() + timeout, None
+        while time.monotonic() < deadline:
+            phases = [e.phase for e in list(self.events)]
+            busy = phases.count("pre") != phases.count("post") or broker.llen("celery") or broker.hlen("unacked")
+            now = time.monotonic()
+            if busy:
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = now
+            elif now - quiet_since >= 0.5:
+                return
+            time.sleep(0.05)
+        pytest.fail(f"the worker was still busy after {timeout}s; task events: {self.events}")
+
     def wait(self, ready: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
         deadline = time.monotonic() + timeout
         with self._changed:
@@ -162,7 +179,12 @@ def celery_worker(celery_broker: redis.Redis) -> Iterator[TaskLog]:
         with start_worker(
             celery_app, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=30, loglevel="WARNING"
         ):
-            yield log
+            try:
+                yield log
+            finally:
+                # Tasks queue follow-on tasks (a sync queues scoring and the drift check): let them all end
+                # before the worker stops and the test database is flushed under them.
+                log.settle(celery_broker)
     finally:
         task_prerun.disconnect(on_prerun)
         task_postrun.disconnect(on_postrun)
