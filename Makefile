@@ -39,7 +39,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
-	$(BIN)/python manage.py makemigrations --check --dry-run
+	DATABASE_URL= $(BIN)/python manage.py makemigrations --check --dry-run  # models against migrations; no server needed
 
 pytest: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
