@@ -38,9 +38,12 @@ def _converter(field: models.Field, postgres: bool) -> Callable[[Any], Any] | No
     if isinstance(field, models.JSONField):
         encoder = field.encoder
         return lambda v: None if v is None else json.dumps(v, cls=encoder)
-    if isinstance(field, models.DateTimeField) and not postgres:
-        return connection.ops.adapt_datetimefield_value
+    if isinstance(field, models.DateTimeField):
+        # psycopg sends aware datetimes as they are; SQLite stores Django's text form.
+        return None if postgres else connection.ops.adapt_datetimefield_value
     if isinstance(field, models.CharField | models.TextField | models.IntegerField | models.BooleanField):
+        return None
+    if isinstance(field, models.FloatField):
         return None
     if isinstance(field, models.ForeignKey):
         return _converter(field.target_field, postgres)
