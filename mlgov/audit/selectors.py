@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
-from mlgov.audit.hashing import GENESIS, ChainBreak, verify_chain
+from mlgov.audit.hashing import GENESIS, HASHED_FIELDS, ChainBreak, verify_chain
 from mlgov.audit.models import AuditEvent
 
 # Roles that read every event; everybody else reads the events they caused.
@@ -22,23 +22,7 @@ def audit_event_list(*, user: Any) -> QuerySet[AuditEvent]:
 
 
 def _iter_rows(batch: int = 2000) -> Iterator[dict[str, Any]]:
-    fields = (
-        "id",
-        "seq",
-        "timestamp",
-        "actor_id",
-        "actor_name",
-        "source",
-        "action",
-        "target_type",
-        "target_id",
-        "target_repr",
-        "before",
-        "after",
-        "request_id",
-        "prev_hash",
-        "hash",
-    )
+    fields = ("id", *HASHED_FIELDS, "prev_hash", "hash")
     last_id = 0
     while True:
         rows = list(AuditEvent.objects.filter(id__gt=last_id).order_by("id").values(*fields)[:batch])

@@ -11,7 +11,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 
-from mlgov.audit.hashing import GENESIS, chain_hash
+from mlgov.audit.hashing import GENESIS, HASHED_FIELDS, chain_hash
 from mlgov.audit.models import AuditEvent
 from mlgov.audit.registry import ensure_registered
 from mlgov.context import current_request_id, current_source
@@ -138,22 +138,7 @@ def audit_record_many(
     return len(rows)
 
 
-_COLUMNS = (
-    "seq",
-    "timestamp",
-    "actor_id",
-    "actor_name",
-    "source",
-    "action",
-    "target_type",
-    "target_id",
-    "target_repr",
-    "before",
-    "after",
-    "request_id",
-    "prev_hash",
-    "hash",
-)
+_COLUMNS = (*HASHED_FIELDS, "prev_hash", "hash")
 
 
 def _insert_rows(rows: list[dict[str, Any]]) -> None:

@@ -67,7 +67,7 @@ def test_a_large_batch_keeps_one_chain_across_statements():
     assert written == n
     writes = [q["sql"] for q in ctx.captured_queries if q["sql"].lstrip().upper().startswith(("INSERT", "COPY"))]
     # The bulk write is visible to query capture on both paths: one COPY, or a few multi-row INSERTs.
-    assert 1 <= len(writes) <= 3, writes
+    assert len(writes) in (1, 2, 3), writes
     seqs = list(AuditEvent.objects.order_by("seq").values_list("seq", flat=True))
     assert seqs == list(range(1, n + 2))
     out = StringIO()
