@@ -49,6 +49,7 @@ from mlgov.inventory.models import (
 )
 from mlgov.inventory.sync_services import (
     UpsertCounts,
+    UpsertResult,
     pipeline_runs_link_by_commit,
     synced_aliases_apply,
     synced_batch_upsert,
@@ -269,17 +270,7 @@ class MlflowSync:
                         "project": projects[r.run_id],
                     },
                 )
-        owners = dict(
-            Dataset.objects.filter(
-                external_source=self.src, external_id__in=list(ds_rows), project__isnull=False
-            ).values_list("external_id", "project")
-        )
-        for key, owner in owners.items():
-            ds_rows[key]["project"] = Project(pk=owner)
-        datasets = synced_batch_upsert(
-            actor=self.actor, model=Dataset, external_source=self.src, rows=list(ds_rows.values())
-        )
-        self._count("dataset", datasets.counts)
+        datasets = self._upsert_keeping_owners(Dataset, ds_rows)
         # Features from the run's Feast tags, and from the Feast tags of the versions registered from it.
         from_versions = self._version_features(run_ids=[r.run_id for r in page])
         run_features = {r.run_id: list(dict.fromkeys((*r.features, *from_versions.get(r.run_id, ())))) for r in page}
@@ -333,18 +324,21 @@ class MlflowSync:
             key: {"external_id": key, "name": f.name, "feature_view": f.feature_set, "project": project}
             for key, (f, project) in wanted.items()
         }
+        return self._upsert_keeping_owners(Feature, rows).objects
+
+    def _upsert_keeping_owners(self, model: type[Dataset | Feature], rows: dict[str, dict[str, Any]]) -> UpsertResult:
+        """Upsert `rows` (by external id); an object that already belongs to a project keeps that project
+        (datasets and features are shared between runs of several projects: the first claim stands)."""
         owners = dict(
-            Feature.objects.filter(
+            model.objects.filter(
                 external_source=self.src, external_id__in=list(rows), project__isnull=False
             ).values_list("external_id", "project")
         )
         for key, owner in owners.items():
             rows[key]["project"] = Project(pk=owner)
-        result = synced_batch_upsert(
-            actor=self.actor, model=Feature, external_source=self.src, rows=list(rows.values())
-        )
-        self._count("feature", result.counts)
-        return result.objects
+        result = synced_batch_upsert(actor=self.actor, model=model, external_source=self.src, rows=list(rows.values()))
+        self._count(model._meta.model_name, result.counts)
+        return result
 
     def _version_features(self, *, run_ids: list[str]) -> dict[str, tuple[mf.FeastFeature, ...]]:
         """The Feast features that the (not removed) model versions registered from these runs name."""
