@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from mlgov.accounts.models import User
-from mlgov.governance.models import PromotionPolicy
+from mlgov.governance.models import DriftFinding, PromotionPolicy
 from mlgov.inventory.models import ModelVersion, RegisteredModel, Team, TrainingRun
 from tests import factories
 from tests.governance.receiver import Receiver
@@ -34,6 +35,17 @@ class World:
 
     def u(self, name: str) -> User:
         return self.users[name]
+
+    def drift(self, number: str = "4", **fields: Any) -> DriftFinding:
+        """An open drift finding: `production` moved in MLflow to version `number`, outside mlgov."""
+        return DriftFinding.objects.create(
+            model=self.model,
+            alias="production",
+            observed_version=self.v(number),
+            observed_number=number,
+            detected_at=timezone.now(),
+            **fields,
+        )
 
 
 def build_world(

@@ -534,16 +534,8 @@ def test_alias_history_answers_what_held_the_alias_at_a_time(as_, world):
 
 
 def test_drift_findings_api_and_accept(as_, world):
-    from mlgov.governance.models import DriftFinding
 
-    finding = DriftFinding.objects.create(
-        model=world.model,
-        alias="production",
-        observed_version=world.v("4"),
-        observed_number="4",
-        detected_at=timezone.now(),
-        policy=world.policy,
-    )
+    finding = world.drift(policy=world.policy)
     listed = as_("plain").get("/api/v1/drift-findings?status=open").json()["results"]
     assert [(f["id"], f["observed_number"]) for f in listed] == [(finding.pk, "4")]
     assert as_("rui").post(f"/api/v1/drift-findings/{finding.pk}/accept", {"note": "ok"}).status_code == 403

@@ -71,13 +71,7 @@ def test_drift_emails_managers_and_the_teams_maintainers(world, mailoutbox, djan
     from mlgov.governance.notifications import notification_email_send
 
     _emails(world)
-    finding = DriftFinding.objects.create(
-        model=world.model,
-        alias="production",
-        observed_version=world.v("4"),
-        observed_number="4",
-        detected_at=timezone.now(),
-    )
+    finding = world.drift()
     assert notification_email_send(event="drift.detected", kind="drift", object_id=finding.pk) == 1
     (mail,) = mailoutbox
     assert sorted(mail.to) == ["maintainer@example.com", "manager@example.com"]

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from mlgov.audit.models import AuditEvent
 from mlgov.governance import services
-from mlgov.governance.models import DriftFinding, PromotionRequest
+from mlgov.governance.models import PromotionRequest
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -186,13 +186,7 @@ def test_the_new_request_page(client, world):
 
 def test_the_dashboard_drift_list_model_page_and_policies(client, world):
     req = _request(world)
-    finding = DriftFinding.objects.create(
-        model=world.model,
-        alias="production",
-        observed_version=world.v("4"),
-        observed_number="4",
-        detected_at=timezone.now(),
-    )
+    finding = world.drift()
     logged_in(client, world.u("manager"))
     dashboard = client.get("/governance/").content.decode()
     assert "Aliases moved outside mlgov" in dashboard
@@ -228,13 +222,7 @@ def _denials():
 
 def test_refused_page_actions_are_recorded_as_security_events(client, world):
     req = _request(world)
-    finding = DriftFinding.objects.create(
-        model=world.model,
-        alias="production",
-        observed_version=world.v("4"),
-        observed_number="4",
-        detected_at=timezone.now(),
-    )
+    finding = world.drift()
     response = logged_in(client, world.u("outsider")).post(f"/promotions/{req.pk}/approve/", {"comment": "x"})
     assert response.status_code == 302
     response = logged_in(client, world.u("plain")).post(f"/governance/drift/{finding.pk}/accept/", {"note": "mine"})
