@@ -8,6 +8,7 @@ from mlgov.accounts.models import ApiToken, Membership, User
 from mlgov.accounts.selectors import user_is_admin
 from mlgov.accounts.services import api_token_revoke
 from mlgov.audit.admin import AuditedModelAdmin
+from mlgov.audit.services import audit_record, snapshot
 
 USER_AUDIT_FIELDS = (
     "username",
@@ -24,8 +25,6 @@ USER_AUDIT_FIELDS = (
 
 def _user_state(user: User) -> dict:
     """What an admin can change on a user, groups and permissions included; never the password hash."""
-    from mlgov.audit.services import snapshot
-
     state = snapshot(user, USER_AUDIT_FIELDS)
     state["groups"] = sorted(user.groups.values_list("name", flat=True))
     perms = user.user_permissions.values_list("content_type__app_label", "codename")
@@ -44,8 +43,6 @@ class MlgovUserAdmin(UserAdmin):
         super().save_model(request, obj, form, change)
 
     def save_related(self, request, form, formsets, change):
-        from mlgov.audit.services import audit_record
-
         super().save_related(request, form, formsets, change)
         before, after = getattr(request, "_mlgov_user_before", None), _user_state(form.instance)
         if before != after:
@@ -53,8 +50,6 @@ class MlgovUserAdmin(UserAdmin):
             audit_record(actor=request.user, action=action, target=form.instance, before=before, after=after)
 
     def user_change_password(self, request, id, form_url=""):
-        from mlgov.audit.services import audit_record
-
         user = self.get_object(request, id)
         old_hash = user.password if user is not None else None
         response = super().user_change_password(request, id, form_url)
@@ -70,8 +65,6 @@ class MlgovUserAdmin(UserAdmin):
         return response
 
     def delete_model(self, request, obj):
-        from mlgov.audit.services import audit_record
-
         audit_record(actor=request.user, action="user.deleted", target=obj, before=_user_state(obj))
         super().delete_model(request, obj)
 
