@@ -87,13 +87,10 @@ def _approved(org) -> PromotionRequest:  # noqa: F811
     return services.promotion_approve(request=req, reviewer=users["rosa"])  # the last approval queues the task
 
 
-def test_the_apply_task_is_retried_with_backoff_while_mlflow_is_unreachable(
-    org,  # noqa: F811
-    worker,
-    monkeypatch,
-):
-    monkeypatch.setattr(tasks, "BACKOFF_BASE_SECONDS", 0.3)
-    monkeypatch.setattr(tasks, "BACKOFF_CAP_SECONDS", 0.6)
+def _short_recorded_backoff(monkeypatch: pytest.MonkeyPatch, *, base: float, cap: float) -> list[float]:
+    """Shrink the tasks' backoff to test scale and record each delay the real formula gives."""
+    monkeypatch.setattr(tasks, "BACKOFF_BASE_SECONDS", base)
+    monkeypatch.setattr(tasks, "BACKOFF_CAP_SECONDS", cap)
     delays: list[float] = []
     real_backoff = tasks.backoff_seconds
 
@@ -102,6 +99,15 @@ def test_the_apply_task_is_retried_with_backoff_while_mlflow_is_unreachable(
         return delays[-1]
 
     monkeypatch.setattr(tasks, "backoff_seconds", recorded)
+    return delays
+
+
+def test_the_apply_task_is_retried_with_backoff_while_mlflow_is_unreachable(
+    org,  # noqa: F811
+    worker,
+    monkeypatch,
+):
+    delays = _short_recorded_backoff(monkeypatch, base=0.3, cap=0.6)
     conn = org["connection"]
     good = conn.tracking_uri
     MlflowConnection.objects.filter(pk=conn.pk).update(tracking_uri="http://127.0.0.1:9")
@@ -182,17 +188,8 @@ def test_a_notification_email_is_retried_with_backoff_then_dropped(
     # Nothing listens on the SMTP port: every attempt is refused (an OSError).
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", free_port(), 2
-    monkeypatch.setattr(tasks, "BACKOFF_BASE_SECONDS", 0.2)
-    monkeypatch.setattr(tasks, "BACKOFF_CAP_SECONDS", 0.4)
+    delays = _short_recorded_backoff(monkeypatch, base=0.2, cap=0.4)
     monkeypatch.setattr(tasks.send_notification_email, "max_retries", 2)
-    delays: list[float] = []
-    real_backoff = tasks.backoff_seconds
-
-    def recorded(retries: int) -> float:
-        delays.append(real_backoff(retries))
-        return delays[-1]
-
-    monkeypatch.setattr(tasks, "backoff_seconds", recorded)
     users = org["users"]
     users["rui"].email = "rui@example.com"
     users["rui"].save()
