@@ -33,12 +33,19 @@ def _final(task: Any) -> bool:
     bind=True, max_retries=settings.MLGOV_PROMOTION_APPLY_MAX_RETRIES, acks_late=True, name="governance.apply_promotion"
 )
 def apply_promotion(self, request_id: int) -> dict[str, Any]:
-    """Move the alias in MLflow for an approved request. Safe to run twice (see `promotion_apply`)."""
+    """Move the alias in MLflow for an approved request. Safe to run twice (see `promotion_apply`), so an
+    unreachable MLflow and a database error (a lock timeout, a deadlock, a lost connection: the attempt's
+    transaction rolled back) are both retried. A request left applying by a last failed attempt is failed
+    by the stale-apply sweep (`promotions_expire`)."""
     from mlgov.governance.services import promotion_apply
 
     try:
         outcome = promotion_apply(request_id=request_id, final_attempt=_final(self))
     except MlflowUnreachable as exc:
+        raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
+    except OperationalError as exc:
+        if _final(self):
+            raise
         raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
     return {"request": request_id, "status": outcome.status, "state": outcome.request.state}
 

@@ -135,8 +135,13 @@ def test_a_second_delivery_of_the_apply_task_changes_nothing(org, worker):  # no
     req = _approved(org)
     poll(lambda: PromotionRequest.objects.filter(pk=req.pk, state="applied").exists(), "the apply")
     tasks.apply_promotion.delay(req.pk)  # delivered again (a redelivery after a lost ack, say)
-    runs = worker.wait(lambda: len(worker.finished(name=APPLY)) >= 2 and worker.finished(name=APPLY), APPLY)
-    # The two deliveries may finish in either order; one applied, the other found nothing to do.
+
+    def done() -> list:
+        return [e for e in worker.finished(name=APPLY) if e.state == "SUCCESS"]
+
+    runs = worker.wait(lambda: len(done()) >= 2 and done(), APPLY)
+    # The two deliveries may finish in either order (an attempt that met a locked database was retried);
+    # one applied, the other found nothing to do.
     assert sorted(r.retval["status"] for r in runs) == ["applied", "skipped"]
     assert {r.retval["state"] for r in runs} == {"applied"}
     assert AuditEvent.objects.filter(action="mlflow.alias_set", target_id=str(org["model"].pk)).count() == 1
