@@ -12,8 +12,12 @@ Rules:
   a node of another kind;
 - `since` / `until` keep only the edges observed in that window; `current` drops ended edges;
 - at most `cap` nodes (default 5,000): a node beyond the cap is not added, `truncated` is set and the walk
-  stops after that level. Within a level, neighbours are taken in id order, so a truncated result is the
-  same every time.
+  stops after that level. Within a level, neighbours are taken in id order (the fetch's contract), so a
+  truncated result is the same every time.
+
+Speed matters here (a depth-10 walk of a few thousand edges is asked for on every lineage page and API
+call; docs/performance.md, "Lineage"): the walk reads the fetch's tuples as they come, builds one Edge per
+kept step while it goes (the tuples die with their level), and Node and Edge are slotted.
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from operator import itemgetter
 from typing import Literal
 
 Direction = Literal["upstream", "downstream"]
@@ -41,7 +44,7 @@ class QueryError(ValueError):
         self.message = message
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Node:
     id: int
     kind: str
@@ -49,7 +52,7 @@ class Node:
     label: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Edge:
     """`downstream` depends on `upstream` (data flows upstream -> downstream)."""
 
@@ -88,15 +91,21 @@ class Query:
             raise QueryError("since", "since must not be after until.")
 
 
-# A fetched step: one edge of the frontier and the kind of the node at its other end, as a plain tuple
-# (what a database cursor gives back; Edge and Node objects are made only for what the walk keeps):
-# (edge id, upstream id, downstream id, relation, observed_at, ended_at, far node id, far node kind)
-Step = tuple[int, int, int, str, "datetime | None", "datetime | None", int, str]
-# fetch(frontier node ids, direction, query) -> every edge of the frontier in that direction. It may
-# pre-filter by the query (kinds, window, current), and need not: the walk checks again.
+# A fetched step: one edge of the frontier, as a plain tuple (what a database cursor gives back; Edge and
+# Node objects are made only for what the walk keeps):
+# (edge id, upstream id, downstream id, relation, observed_at, ended_at, far node id, far node kind, source)
+Step = tuple[int, int, int, str, "datetime | None", "datetime | None", int, str, str]
+# fetch(frontier node ids, direction, query) -> every edge of the frontier in that direction, each edge
+# once, ordered by (far node id, relation, near node id). It may pre-filter by the query (kinds, window,
+# current), and need not: the walk checks again.
 Fetch = Callable[[Sequence[int], Direction, Query], Iterable[Step]]
-# describe(node ids, edge ids) -> ({node id: (key, label)}, {edge id: source}) for what the walk kept.
-Describe = Callable[[Sequence[int], Sequence[int]], tuple[Mapping[int, tuple[str, str]], Mapping[int, str]]]
+# describe(node ids) -> {node id: (key, label)} for the nodes the walk reached.
+Describe = Callable[[Sequence[int]], Mapping[int, tuple[str, str]]]
+
+
+def step_order(step: Step) -> tuple[int, str, int]:
+    """The order a fetch returns its steps in: far node id, relation, near node id."""
+    return (step[6], step[3], step[1] if step[6] == step[2] else step[2])
 
 
 @dataclass(frozen=True)
@@ -137,8 +146,8 @@ def walk(roots: Sequence[Node], query: Query, fetch: Fetch, describe: Describe |
     """
     if not roots:
         raise QueryError("root", "a walk needs at least one root.")
-    hops: dict[int, int] = {}
     kept: list[Node] = []
+    hops: dict[int, int] = {}
     for root in roots:
         if root.id not in hops:
             hops[root.id] = 0
@@ -146,46 +155,46 @@ def walk(roots: Sequence[Node], query: Query, fetch: Fetch, describe: Describe |
     truncated = len(kept) > query.cap
     kept = kept[: query.cap]
     hops = {n.id: 0 for n in kept}
-    found: list[tuple[int, str]] = []  # (id, kind) of the nodes the walk reached, in order
-    steps: dict[tuple[int, int, str], Step] = {}
+    # the nodes the walk reached, in order: ids and kinds side by side (no tuple per node)
+    found: list[int] = []
+    found_kinds: list[str] = []
+    edges: list[Edge] = []
     frontier = [n.id for n in kept]
     levels = 0
-    order = itemgetter(6, 3, 1) if query.direction == "upstream" else itemgetter(6, 3, 2)
+    cap = query.cap
+    filtered = query.kinds is not None or query.current or query.since is not None or query.until is not None
     for level in range(1, query.depth + 1):
         if not frontier or truncated:
             break
         levels += 1
-        fetched = fetch(frontier, query.direction, query)
-        if query.kinds is not None or query.current or query.since is not None or query.until is not None:
-            fetched = [r for r in fetched if _keeps(query, r)]
-        rows = sorted(fetched, key=order)
+        rows = fetch(frontier, query.direction, query)
+        if filtered:
+            rows = [r for r in rows if _keeps(query, r)]
         frontier = []
         count = len(kept) + len(found)
         for row in rows:
             node_id = row[6]
-            if node_id in hops:
-                steps.setdefault((row[1], row[2], row[3]), row)
-                continue
-            if count >= query.cap:
-                truncated = True
-                continue
-            hops[node_id] = level
-            found.append((node_id, row[7]))
-            frontier.append(node_id)
-            count += 1
-            steps.setdefault((row[1], row[2], row[3]), row)
-    kept_steps = [r for r in steps.values() if r[1] in hops and r[2] in hops]
-    info: Mapping[int, tuple[str, str]] = {}
-    sources: Mapping[int, str] = {}
-    if describe is not None and (found or kept_steps):
-        info, sources = describe([i for i, _ in found], [r[0] for r in kept_steps])
-    nodes = kept + [Node(i, kind, *info.get(i, (str(i), ""))) for i, kind in found]
-    edges = tuple(Edge(r[1], r[2], r[3], sources.get(r[0], ""), r[4], r[5]) for r in kept_steps)
+            if node_id not in hops:
+                if count >= cap:
+                    truncated = True
+                    continue
+                hops[node_id] = level
+                found.append(node_id)
+                found_kinds.append(row[7])
+                frontier.append(node_id)
+                count += 1
+            # Both ends are kept: the near one is in the frontier, the far one was or just became a node.
+            edges.append(Edge(row[1], row[2], row[3], row[8], row[4], row[5]))
+    info: Mapping[int, tuple[str, str]] = describe(found) if describe is not None and found else {}
+    nodes = kept
+    for node_id, kind in zip(found, found_kinds, strict=True):
+        key_label = info.get(node_id)
+        nodes.append(Node(node_id, kind, *key_label) if key_label else Node(node_id, kind, str(node_id)))
     return Result(
         roots=tuple(roots),
         query=query,
         nodes=tuple(nodes),
-        edges=edges,
+        edges=tuple(edges),
         hops=hops,
         truncated=truncated,
         levels=levels,
@@ -207,7 +216,10 @@ class AdjacencyFetch:
         return self
 
     def link(self, upstream: int, downstream: int, relation: str = "consumed", **values: object) -> AdjacencyFetch:
-        self.edges.append(Edge(upstream, downstream, relation, **values))  # type: ignore[arg-type]
+        """Add an edge; the same (upstream, downstream, relation) again is ignored, as the database's unique
+        constraint would."""
+        if all(e.key != (upstream, downstream, relation) for e in self.edges):
+            self.edges.append(Edge(upstream, downstream, relation, **values))  # type: ignore[arg-type]
         return self
 
     def __call__(self, frontier: Sequence[int], direction: Direction, query: Query) -> list[Step]:
@@ -218,14 +230,19 @@ class AdjacencyFetch:
             near, far = (e.downstream, e.upstream) if direction == "upstream" else (e.upstream, e.downstream)
             if near in wanted:
                 out.append(
-                    (i, e.upstream, e.downstream, e.relation, e.observed_at, e.ended_at, far, self.nodes[far].kind)
+                    (
+                        i,
+                        e.upstream,
+                        e.downstream,
+                        e.relation,
+                        e.observed_at,
+                        e.ended_at,
+                        far,
+                        self.nodes[far].kind,
+                        e.source,
+                    )
                 )
-        return out
+        return sorted(out, key=step_order)
 
-    def describe(
-        self, node_ids: Sequence[int], edge_ids: Sequence[int]
-    ) -> tuple[dict[int, tuple[str, str]], dict[int, str]]:
-        return (
-            {i: (self.nodes[i].key, self.nodes[i].label) for i in node_ids},
-            {i: self.edges[i].source for i in edge_ids},
-        )
+    def describe(self, node_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+        return {i: (self.nodes[i].key, self.nodes[i].label) for i in node_ids}

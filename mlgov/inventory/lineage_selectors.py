@@ -22,9 +22,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from mlgov.errors import NotFound, ValidationFailed
+from mlgov.gctools import gc_paused
 from mlgov.inventory import selectors
 from mlgov.inventory.choices import NodeKind
-from mlgov.inventory.graph import MAX_DEPTH, Direction, Node, Query, Result, Step, walk
+from mlgov.inventory.graph import MAX_DEPTH, Direction, Node, Query, Result, Step, step_order, walk
 from mlgov.inventory.models import (
     Dataset,
     Feature,
@@ -104,7 +105,7 @@ def _in(column: str, ids: Sequence[int]) -> list[tuple[str, list[Any]]]:
         return []
     if connection.vendor == "postgresql":
         # An array literal built with one join: psycopg's list adapter checks every element with a regex.
-        return [(f"{column} = ANY(%s::bigint[])", ["{" + ",".join(str(int(i)) for i in ids) + "}"])]
+        return [(f"{column} = ANY(%s::bigint[])", ["{" + ",".join(map(str, map(int, ids))) + "}"])]
     return [
         (f"{column} IN ({', '.join(['%s'] * len(chunk))})", list(chunk))
         for chunk in (ids[i : i + _SQLITE_CHUNK] for i in range(0, len(ids), _SQLITE_CHUNK))
@@ -113,8 +114,9 @@ def _in(column: str, ids: Sequence[int]) -> list[tuple[str, list[Any]]]:
 
 def db_fetch(frontier: Sequence[int], direction: Direction, query: Query) -> list[Step]:
     """One SELECT per call (per chunk of 900 on SQLite): the frontier's edges and the kind of the node at
-    their far end, as plain tuples (graph.Step). No join: the edge carries both ends' kinds, and on
-    PostgreSQL a covering index answers it alone. Keys, labels and sources come later, for the kept part."""
+    their far end, as plain tuples in graph.Step's layout and order, straight from the cursor. No join:
+    the edge carries both ends' kinds, and on PostgreSQL a covering index answers it alone. Keys and
+    labels come later, for the nodes the walk kept."""
     near, far = ("downstream", "upstream") if direction == "upstream" else ("upstream", "downstream")
     ops = connection.ops
     where, params = [], []
@@ -131,49 +133,65 @@ def db_fetch(frontier: Sequence[int], direction: Direction, query: Query) -> lis
         where.append("e.ended_at IS NULL")
     extra = "".join(f" AND {w}" for w in where)
     # Only identifiers from the models and fixed fragments are interpolated; every value is a parameter.
-    postgres = connection.vendor == "postgresql"
-    # PostgreSQL: the times as epoch seconds, turned into datetimes here in C (Django's timestamptz loader
-    # parses each value in Python, a fifth of a wide walk's time). SQLite gives naive UTC datetimes.
-    times = (
-        "EXTRACT(EPOCH FROM e.observed_at)::float8, EXTRACT(EPOCH FROM e.ended_at)::float8"
-        if postgres
-        else "e.observed_at, e.ended_at"
-    )
     select = (
-        f"SELECT e.id, e.upstream_id, e.downstream_id, e.relation, {times}, "  # noqa: S608
-        f"e.{far}_id, e.{far}_kind FROM {LineageEdge._meta.db_table} e WHERE "
+        "SELECT e.id, e.upstream_id, e.downstream_id, e.relation, e.observed_at, e.ended_at, "  # noqa: S608
+        f"e.{far}_id, e.{far}_kind, e.source FROM {LineageEdge._meta.db_table} e WHERE "
     )
-    rows: list[Step] = []
-    when = _from_epoch if postgres else _aware
+    order = f" ORDER BY e.{far}_id, e.relation, e.{near}_id"
+    chunks = _in(f"e.{near}_id", [i for i in frontier if i])
     with connection.cursor() as cursor:
-        for condition, args in _in(f"e.{near}_id", [i for i in frontier if i]):
-            cursor.execute(f"{select}{condition}{extra}", [*args, *params])
-            rows += [(r[0], r[1], r[2], r[3], when(r[4]), when(r[5]), r[6], r[7]) for r in cursor.fetchall()]
-    return rows
+        if connection.vendor == "postgresql":
+            # The rows as psycopg makes them, times included: its own timestamptz loader is C, Django's
+            # (registered on every cursor) calls Python once per value, a fifth of a wide walk's time.
+            cursor.cursor.adapters.register_loader("timestamptz", _PG_TIMESTAMPTZ_LOADER)
+            rows: list[Step] = []
+            for condition, args in chunks:
+                cursor.execute(f"{select}{condition}{extra}{order}", [*args, *params])
+                rows += cursor.fetchall()
+            return rows
+        # SQLite gives naive UTC datetimes (or strings): made aware here. Chunks are merged in order.
+        rows = []
+        for condition, args in chunks:
+            cursor.execute(f"{select}{condition}{extra}{order}", [*args, *params])
+            rows += [(r[0], r[1], r[2], r[3], _aware(r[4]), _aware(r[5]), r[6], r[7], r[8]) for r in cursor.fetchall()]
+        if len(chunks) > 1:
+            rows.sort(key=step_order)
+        return rows
 
 
-def _from_epoch(value: float | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value, UTC)
+def _pg_timestamptz_loader() -> Any:
+    """psycopg's own (C) loader for timestamptz, as registered before Django replaces it per connection."""
+    try:
+        from psycopg import adapters
+        from psycopg.pq import Format
+    except ImportError:  # no psycopg: SQLite only
+        return None
+    return adapters.get_loader(adapters.types["timestamptz"].oid, Format.TEXT)
 
 
-def db_describe(node_ids: Sequence[int], edge_ids: Sequence[int]) -> tuple[dict[int, tuple[str, str]], dict[int, str]]:
-    """Keys and labels of the kept nodes, sources of the kept edges: two SELECTs (per chunk on SQLite)."""
+_PG_TIMESTAMPTZ_LOADER = _pg_timestamptz_loader()
+
+
+def db_describe(node_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+    """Keys and labels of the nodes the walk reached: one SELECT (per chunk on SQLite)."""
     info: dict[int, tuple[str, str]] = {}
-    sources: dict[int, str] = {}
     with connection.cursor() as cursor:
         for condition, args in _in("id", list(node_ids)):
             cursor.execute(f"SELECT id, key, label FROM {LineageNode._meta.db_table} WHERE {condition}", args)  # noqa: S608
             info.update((i, (key, label)) for i, key, label in cursor.fetchall())
-        for condition, args in _in("id", list(edge_ids)):
-            cursor.execute(f"SELECT id, source FROM {LineageEdge._meta.db_table} WHERE {condition}", args)  # noqa: S608
-            sources.update(cursor.fetchall())
-    return info, sources
+    return info
 
 
 def lineage_query(*, user: Any, roots: Sequence[Node], query: Query) -> Result:
     """Walk the graph from `roots` (see graph.walk): one query per level reached (at most `depth`), then
-    one for the nodes' keys and labels and one for the edges' sources."""
-    return walk(roots, query, db_fetch, db_describe)
+    one for the nodes' keys and labels.
+
+    The cyclic collector is paused for the walk: it builds tuples, lists, dicts and slotted dataclasses,
+    no reference cycles, so reference counting frees all of it and a collection could find nothing. A
+    capped walk holds some 25,000 new objects at its peak, enough for dozens of young collections and,
+    every third walk or so, a full one over the whole process (40 ms; docs/performance.md, "Lineage")."""
+    with gc_paused():
+        return walk(roots, query, db_fetch, db_describe)
 
 
 # --- presentation helpers for the API and the pages ---
@@ -370,7 +388,7 @@ def impact_as_dict(impact: Impact) -> dict[str, Any]:
 def lineage_summary(*, user: Any, version: ModelVersion, depth: int = MAX_DEPTH) -> dict[str, Any]:
     """What a reviewer needs at a glance about a candidate version's upstream: how many nodes of each
     kind, its datasets, commits and CI runs (at most ten of each, with links), and whether the walk was
-    truncated. Costs one query for the root, one per level reached and two for labels and sources.
+    truncated. Costs one query for the root, one per level reached and one for keys and labels.
 
     Template: `{% include "inventory/includes/lineage_summary.html" with summary=... %}`.
     """

@@ -373,12 +373,12 @@ class LineageEdge(models.Model):
         indexes = [
             models.Index(
                 fields=["downstream"],
-                include=["id", "upstream", "relation", "upstream_kind", "observed_at", "ended_at"],
+                include=["id", "upstream", "relation", "upstream_kind", "observed_at", "ended_at", "source"],
                 name="lineageedge_up_walk_idx",
             ),
             models.Index(
                 fields=["upstream"],
-                include=["id", "downstream", "relation", "downstream_kind", "observed_at", "ended_at"],
+                include=["id", "downstream", "relation", "downstream_kind", "observed_at", "ended_at", "source"],
                 name="lineageedge_down_walk_idx",
             ),
         ]

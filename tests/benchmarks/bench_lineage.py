@@ -260,11 +260,15 @@ def test_depth_10_upstream_queries(graph: Graph) -> None:
             assert max(result.hops.values()) <= DEPTH
             nodes.append(len(result.nodes))
         results[label] = (_stats(samples), target, nodes, result.levels)
-    print(f"\nlineage_query, upstream, depth {DEPTH}, {SAMPLES} timed queries per case over {ROOTS_PER_CASE} roots:")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(
+        f"\nlineage_query, upstream, depth {DEPTH}, {SAMPLES} timed queries per case over {ROOTS_PER_CASE} roots "
+        f"(load average now {load}):"
+    )
     for label, (s, target, nodes, _levels) in results.items():
         _print(label, s, target, nodes)
     levels = [r[3] for r in results.values()]
-    print(f"  (one SELECT per level, then two for labels and sources: {levels[0]} and {levels[1]} levels, last roots)")
+    print(f"  (one SELECT per level, then one for keys and labels: {levels[0]} and {levels[1]} levels, last roots)")
 
 
 def test_the_same_through_the_api(graph: Graph) -> None:
