@@ -13,7 +13,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from mlgov.inventory.graph import Result
-from mlgov.inventory.lineage_selectors import node_url
+from mlgov.inventory.lineage_selectors import NodeUrls
 
 KIND_COLOURS = {
     "dataset": "#1b7f5b",
@@ -103,6 +103,7 @@ def lineage_figure(result: Result) -> dict[str, Any]:
             )
         )
     show_text = len(result.nodes) <= _TEXT_LIMIT
+    node_url = NodeUrls()
     for kind, colour in KIND_COLOURS.items():
         nodes = [n for n in result.nodes if n.kind == kind]
         if not nodes:

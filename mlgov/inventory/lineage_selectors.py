@@ -197,27 +197,42 @@ def lineage_query(*, user: Any, roots: Sequence[Node], query: Query) -> Result:
 # --- presentation helpers for the API and the pages ---
 
 
+_PAGES = {NodeKind.MODEL_VERSION: "modelversion-detail", NodeKind.DATASET: "dataset-detail"}
+_API_DETAILS = {
+    NodeKind.TRAINING_RUN: "api:trainingrun-detail",
+    NodeKind.FEATURE: "api:feature-detail",
+    NodeKind.PIPELINE_RUN: "api:pipelinerun-detail",
+}
+_SENTINEL = 918273645546372819
+
+
+class NodeUrls:
+    """`node_url` for many nodes: each URL pattern is reversed once, then filled in per node (a result of a
+    few thousand nodes spent most of its JSON rendering in `reverse`)."""
+
+    def __init__(self) -> None:
+        self._around: dict[str, tuple[str, str]] = {}
+        for kind, name in {**_PAGES, **_API_DETAILS}.items():
+            before, _, after = reverse(name, args=[_SENTINEL]).partition(str(_SENTINEL))
+            self._around[kind] = (before, after)
+
+    def _url(self, kind: str, pk: int) -> str:
+        before, after = self._around[kind]
+        return f"{before}{pk}{after}"
+
+    def __call__(self, node: Node) -> str:
+        """A page for the node where there is one, else its API detail."""
+        if node.kind == NodeKind.ALIAS:
+            match = _ALIAS_KEY.match(node.key)
+            return self._url(NodeKind.MODEL_VERSION, int(match.group(3))) if match else ""
+        if node.kind not in self._around or not (node.key.isascii() and node.key.isdigit()) or len(node.key) > 18:
+            return ""
+        return self._url(node.kind, int(node.key))
+
+
 def node_url(node: Node) -> str:
     """A page for the node where there is one, else its API detail."""
-    try:
-        pk = int(node.key) if node.kind in OBJECT_KINDS else None
-    except ValueError:
-        pk = None
-    if node.kind == NodeKind.MODEL_VERSION and pk is not None:
-        return reverse("modelversion-detail", args=[pk])
-    if node.kind == NodeKind.DATASET and pk is not None:
-        return reverse("dataset-detail", args=[pk])
-    if node.kind == NodeKind.ALIAS:
-        match = _ALIAS_KEY.match(node.key)
-        return reverse("modelversion-detail", args=[int(match.group(3))]) if match else ""
-    api = {
-        "trainingrun": "api:trainingrun-detail",
-        "feature": "api:feature-detail",
-        "pipelinerun": "api:pipelinerun-detail",
-    }
-    if node.kind in api and pk is not None:
-        return reverse(api[node.kind], args=[pk])
-    return ""
+    return NodeUrls()(node)
 
 
 def node_ref(node: Node) -> str:
@@ -227,6 +242,7 @@ def node_ref(node: Node) -> str:
 def result_as_dict(result: Result) -> dict[str, Any]:
     """The JSON body of a lineage query: nodes (with hops and a URL), edges (from upstream to downstream)."""
     refs = {n.id: node_ref(n) for n in result.nodes}
+    url = NodeUrls()
     q = result.query
     return {
         "roots": [node_ref(r) for r in result.roots],
@@ -247,7 +263,7 @@ def result_as_dict(result: Result) -> dict[str, Any]:
                 "key": n.key,
                 "label": n.label or n.key,
                 "hops": result.hops[n.id],
-                "url": node_url(n),
+                "url": url(n),
             }
             for n in result.nodes
         ],
@@ -399,9 +415,11 @@ def lineage_summary(*, user: Any, version: ModelVersion, depth: int = MAX_DEPTH)
     for node in result.nodes[1:]:
         counts[node.kind] = counts.get(node.kind, 0) + 1
 
+    url = NodeUrls()
+
     def listed(kind: str) -> list[dict[str, str]]:
         return [
-            {"label": n.label or n.key, "url": node_url(n), "key": n.key}
+            {"label": n.label or n.key, "url": url(n), "key": n.key}
             for n in sorted(result.of_kind(kind), key=lambda n: (result.hops[n.id], n.label))[:10]
         ]
 

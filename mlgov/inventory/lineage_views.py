@@ -34,6 +34,7 @@ def lineage_context(request: HttpRequest, *, kind: str, ident: str, direction: s
     root = ls.lineage_root(user=request.user, kind=kind, ident=ident)
     result = ls.lineage_query(user=request.user, roots=[root], query=query)
     nodes = sorted(result.nodes, key=lambda n: (result.hops[n.id], n.kind, n.label))
+    node_url = ls.NodeUrls()
     return {
         "lineage": {
             "query": query,
@@ -47,7 +48,7 @@ def lineage_context(request: HttpRequest, *, kind: str, ident: str, direction: s
                     "kind": KIND_LABELS.get(n.kind, n.kind),
                     "label": n.label or n.key,
                     "hops": result.hops[n.id],
-                    "url": ls.node_url(n),
+                    "url": node_url(n),
                 }
                 for n in nodes[:NODE_TABLE_ROWS]
             ],

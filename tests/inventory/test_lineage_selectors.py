@@ -139,3 +139,27 @@ def test_the_collector_is_back_on_after_a_walk_even_a_failed_one(monkeypatch):
     with pytest.raises(RuntimeError):
         lineage_query(user=None, roots=[root], query=Query())
     assert gc.isenabled()
+
+
+@pytest.mark.parametrize(
+    ("node", "expected"),
+    [
+        (Node(1, "modelversion", "42"), ("modelversion-detail", 42)),
+        (Node(1, "dataset", "7"), ("dataset-detail", 7)),
+        (Node(1, "trainingrun", "9"), ("api:trainingrun-detail", 9)),
+        (Node(1, "feature", "10"), ("api:feature-detail", 10)),
+        (Node(1, "pipelinerun", "11"), ("api:pipelinerun-detail", 11)),
+        (Node(1, "alias", "3:production:42"), ("modelversion-detail", 42)),
+        (Node(1, "alias", "not-an-assignment"), None),
+        (Node(1, "commit", "a" * 40), None),
+        (Node(1, "dataset", "s3://bucket/x"), None),
+        (Node(1, "dataset", "\u0661\u0662"), None),  # Arabic-Indic digits: not a primary key
+    ],
+)
+def test_node_urls_are_the_reversed_urls(node, expected):
+    from django.urls import reverse
+
+    urls = lineage_selectors.NodeUrls()
+    want = reverse(expected[0], args=[expected[1]]) if expected else ""
+    assert urls(node) == want
+    assert lineage_selectors.node_url(node) == want
