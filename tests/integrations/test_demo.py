@@ -61,9 +61,9 @@ def mlflow_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("demo-mlflow")
 
 
-def seed(mlflow_dir) -> str:
+def seed(mlflow_dir, **options) -> str:
     out = io.StringIO()
-    call_command("seed_demo", password=PASSWORD, mlflow_dir=str(mlflow_dir), stdout=out)
+    call_command("seed_demo", password=PASSWORD, mlflow_dir=str(mlflow_dir), stdout=out, **options)
     return out.getvalue()
 
 
@@ -85,7 +85,7 @@ def runs_of(project: str):
 
 
 def test_the_organisation_and_its_users(mlflow_dir):
-    out = seed(mlflow_dir)
+    out = seed(mlflow_dir, url="http://127.0.0.1:8123")
 
     assert set(Team.objects.values_list("slug", flat=True)) == {"fraud", "recsys", "forecasting", "credit-risk"}
     assert Project.objects.get(slug="card-fraud").team.slug == "fraud"
@@ -102,6 +102,7 @@ def test_the_organisation_and_its_users(mlflow_dir):
     for username in ("admin", "manager", "reviewer", "fraud-lead", "risk-ds"):
         assert f"  {username:<14} password: {PASSWORD}" in out
     assert "Timings:" in out
+    assert "Log in at http://127.0.0.1:8123/ as:" in out  # where `make demo` serves (HOST, PORT)
 
 
 def test_the_inventory_holds_the_synced_mlflow_store(mlflow_dir):

@@ -70,6 +70,12 @@ class Command(BaseCommand):
             default=None,
             help="Directory of the demo's MLflow store (default: $MLGOV_DEMO_MLFLOW_DIR or var/demo-mlflow).",
         )
+        parser.add_argument(
+            "--url",
+            default=None,
+            help="Where the app will be served, for the closing message (default: MLGOV_BASE_URL; "
+            "`make demo` passes http://$(HOST):$(PORT)/).",
+        )
 
     def handle(self, *args, **options):
         # In-process (eager) tasks log every delivery at INFO, and kombu warns once about the empty broker URL
@@ -213,7 +219,8 @@ class Command(BaseCommand):
         self.stdout.write(
             "Timings: " + ", ".join(f"{label} {s:.1f} s" for label, s in timings) + f"; total {total:.1f} s"
         )
-        self.stdout.write(self.style.SUCCESS("Demo organisation ready. Log in at http://127.0.0.1:8000/ as:"))
+        url = (options.get("url") or settings.MLGOV_BASE_URL).rstrip("/") + "/"
+        self.stdout.write(self.style.SUCCESS(f"Demo organisation ready. Log in at {url} as:"))
         for u in users:
             roles = ", ".join([*u.groups, *(f"{r} of {t}" for t, r in u.teams)])
             self.stdout.write(f"  {u.username:<14} password: {password:<16} {roles}")
