@@ -29,10 +29,18 @@ nothing (an error leaves the database as it was).
           project: card-fraud
           credentials_env_var: GITHUB_TOKEN
           web_url: https://github.com/acme/card-fraud
+      ci:
+        - name: card-fraud-actions
+          provider: github
+          base_url: https://api.github.com
+          target: acme/card-fraud
+          token_env_var: GITHUB_TOKEN
+          repository: card-fraud
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +48,7 @@ import yaml
 from django.db import transaction
 
 from integrations import hooks
+from integrations.ci.services import ci_source_problems, ci_source_upsert
 from integrations.git_services import (
     check_branch,
     check_env_var,
@@ -48,6 +57,7 @@ from integrations.git_services import (
     git_repository_upsert,
     normalise_subdirectory,
 )
+from integrations.models import GitRepository
 from integrations.services import mlflow_connection_upsert
 from mlgov.accounts.choices import TeamRole
 from mlgov.accounts.constants import ORG_GROUPS
@@ -60,6 +70,7 @@ from mlgov.inventory.choices import Lifecycle, RiskTier
 from mlgov.inventory.models import Project, Team
 
 MAX_CONFIG_BYTES = 2 * 1024 * 1024
+_SLUG = re.compile(r"^[-A-Za-z0-9_]{1,60}$")
 
 
 class ConfigError(ValidationFailed):
@@ -119,12 +130,24 @@ class GitSpec:
 
 
 @dataclass(frozen=True)
+class CiSpec:
+    name: str
+    provider: str
+    base_url: str
+    target: str
+    token_env_var: str = ""
+    repository: str = ""  # the name of a Git repository (of this file or already known)
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
 class OrgConfig:
     users: tuple[UserSpec, ...] = ()
     teams: tuple[TeamSpec, ...] = ()
     projects: tuple[ProjectSpec, ...] = ()
     mlflow: tuple[MlflowSpec, ...] = ()
     git: tuple[GitSpec, ...] = ()
+    ci: tuple[CiSpec, ...] = ()
     # Sections registered by the apps above integrations (integrations.hooks.register_config_section).
     sections: tuple[tuple[str, Any], ...] = ()
 
@@ -263,7 +286,7 @@ def parse_config(text: str) -> OrgConfig:
     if not isinstance(integrations, dict):
         r.problems.append("integrations: must be a mapping")
         integrations = {}
-    for key in sorted(set(integrations) - {"mlflow", "git"}):
+    for key in sorted(set(integrations) - {"mlflow", "git", "ci"}):
         r.problems.append(f"integrations: unknown integration {key!r}")
     for path, item in r.items(integrations.get("mlflow"), "integrations.mlflow"):
         f = r.fields(
@@ -322,6 +345,33 @@ def parse_config(text: str) -> OrgConfig:
             git_repos.append(GitSpec(**f))
             git_paths.append(path)
 
+    ci_sources, ci_paths = [], []
+    for path, item in r.items(integrations.get("ci"), "integrations.ci"):
+        f = r.fields(
+            item,
+            path,
+            {
+                "name": (str, True),
+                "provider": (str, True),
+                "base_url": (str, True),
+                "target": (str, True),
+                "token_env_var": (str, False),
+                "repository": (str, False),
+                "enabled": (bool, False),
+            },
+        )
+        before = len(r.problems)
+        if "name" in f and not _SLUG.match(f["name"]):
+            r.problems.append(f"{path}.name: letters, digits, hyphens and underscores, at most 60")
+        if "provider" in f:
+            values = {k: v for k, v in f.items() if k in ("base_url", "target", "token_env_var")}
+            for key, problem in ci_source_problems(values, f["provider"]).items():
+                r.problems.append(f"{path}.{key}: {problem}")
+            f.update(values)  # the base URL as the service stores it
+        if {"name", "provider", "base_url", "target"} <= f.keys() and len(r.problems) == before:
+            ci_sources.append(CiSpec(**f))
+            ci_paths.append(path)
+
     known_teams = {t.slug for t in teams}
     known_users = {u.username for u in users}
     for i, p in enumerate(projects):
@@ -331,6 +381,14 @@ def parse_config(text: str) -> OrgConfig:
     for path, g in zip(git_paths, git_repos, strict=True):
         if g.project not in known_projects and not Project.objects.filter(slug=g.project).exists():
             r.problems.append(f"{path}.project: unknown project {g.project!r}")
+    known_repositories = {g.name for g in git_repos}
+    for path, c in zip(ci_paths, ci_sources, strict=True):
+        if (
+            c.repository
+            and c.repository not in known_repositories
+            and not GitRepository.objects.filter(name=c.repository).exists()
+        ):
+            r.problems.append(f"{path}.repository: unknown Git repository {c.repository!r}")
     for i, t in enumerate(teams):
         for j, (username, _) in enumerate(t.members):
             if username not in known_users and not User.objects.filter(username=username).exists():
@@ -341,6 +399,7 @@ def parse_config(text: str) -> OrgConfig:
         ("projects", [p.slug for p in projects]),
         ("integrations.mlflow", [m.name for m in mlflow]),
         ("integrations.git", [g.name for g in git_repos]),
+        ("integrations.ci", [c.name for c in ci_sources]),
     ):
         dupes = sorted({x for x in specs if specs.count(x) > 1})
         if dupes:
@@ -354,7 +413,15 @@ def parse_config(text: str) -> OrgConfig:
             sections.append((name, parsed))
     if r.problems:
         raise ConfigError(f"The config file has {len(r.problems)} problem(s).", details={"problems": r.problems})
-    return OrgConfig(tuple(users), tuple(teams), tuple(projects), tuple(mlflow), tuple(git_repos), tuple(sections))
+    return OrgConfig(
+        users=tuple(users),
+        teams=tuple(teams),
+        projects=tuple(projects),
+        mlflow=tuple(mlflow),
+        git=tuple(git_repos),
+        ci=tuple(ci_sources),
+        sections=tuple(sections),
+    )
 
 
 @transaction.atomic
@@ -367,6 +434,7 @@ def config_apply(*, actor: Any, config: OrgConfig, source_name: str = "") -> dic
         "projects": 0,
         "mlflow_connections": 0,
         "git_repositories": 0,
+        "ci_sources": 0,
     }
     for u in config.users:
         user = User.objects.filter(username=u.username).first()
@@ -416,6 +484,11 @@ def config_apply(*, actor: Any, config: OrgConfig, source_name: str = "") -> dic
         project = Project.objects.get(slug=g.project)
         _, outcome = git_repository_upsert(actor=actor, name=g.name, project=project, **values)
         changed["git_repositories"] += outcome != "unchanged"
+    for c in config.ci:
+        values = {k: v for k, v in c.__dict__.items() if k not in ("name", "repository")}
+        repository = GitRepository.objects.get(name=c.repository) if c.repository else None
+        _, outcome = ci_source_upsert(actor=actor, name=c.name, repository=repository, **values)
+        changed["ci_sources"] += outcome != "unchanged"
     appliers = {name: apply for name, _, apply in hooks.config_sections()}
     for name, parsed in config.sections:
         changed[name] = appliers[name](parsed, actor)

@@ -332,7 +332,9 @@ def webhook_delivery_fail(*, delivery_id: int, error: str) -> None:
 # --- CI sources ---
 
 
-def _check_source(values: dict[str, Any], provider: str) -> None:
+def ci_source_problems(values: dict[str, Any], provider: str) -> dict[str, str]:
+    """What is wrong with a CI source's values, by field (empty when nothing is). Normalises `base_url` in
+    `values`. Used by `ci_source_upsert` and by the config file's checks (integrations.config)."""
     from integrations.ci.client import check_base_url
 
     problems: dict[str, str] = {}
@@ -360,6 +362,11 @@ def _check_source(values: dict[str, Any], provider: str) -> None:
     env = values.get("token_env_var")
     if env and not _ENV_NAME.match(env):
         problems["token_env_var"] = "Must be an environment variable name (letters, digits, underscores)."
+    return problems
+
+
+def _check_source(values: dict[str, Any], provider: str) -> None:
+    problems = ci_source_problems(values, provider)
     if problems:
         raise ValidationFailed("The CI source is invalid.", details=problems)
 

@@ -70,6 +70,7 @@ def test_apply_creates_everything_and_is_idempotent(tmp_path):
         "projects": 1,
         "mlflow_connections": 1,
         "git_repositories": 0,
+        "ci_sources": 0,
     }
     assert summary.source == "cli"
 
