@@ -174,7 +174,16 @@ class MlflowSync:
         self.progress(phase="removals")
         self._removed(Experiment, exp_seen)
         self._removed(RegisteredModel, model_seen)
+        # A removed version's Feast tags no longer name features of its run: relink those runs afterwards.
+        feast_versions = ModelVersion.objects.filter(
+            external_source=self.src,
+            removed_at__isnull=True,
+            training_run__isnull=False,
+            tags__has_key="feast.feature_refs",
+        ).values_list("external_id", "training_run_id")
+        runs_of_gone = {run for key, run in feast_versions if key not in version_seen}
         self._removed(ModelVersion, version_seen)
+        self._relink_version_features(runs_of_gone)
         if mode == SyncMode.FULL:
             self._removed(TrainingRun, run_seen)
         if len(self._clipped) > CLIPPED_WARNINGS:

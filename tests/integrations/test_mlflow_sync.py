@@ -19,6 +19,8 @@ from mlgov.inventory.models import (
     Dataset,
     Experiment,
     Feature,
+    LineageEdge,
+    LineageNode,
     ModelAlias,
     ModelVersion,
     RegisteredModel,
@@ -353,6 +355,21 @@ def test_feast_feature_service_and_version_tags_become_features_of_the_run(mlflo
     third = mlflow_sync_now(connection=conn)
     assert third.counts["feature"]["created"] == third.counts["feature"]["updated"] == 0
     assert len(features_of(plain.info.run_id)) == 3
+
+    # The version is deleted in MLflow: its run no longer uses the features only the version named, and
+    # the lineage's "used" edges into that run end (kept as history); the tagged run keeps its own.
+    client.delete_model_version(name, "1")
+    fourth = mlflow_sync_now(connection=conn)
+    assert fourth.status == "succeeded", fourth.errors
+    assert ModelVersion.objects.get(external_source=conn.external_source, model__name=name).removed_at is not None
+    assert features_of(plain.info.run_id) == []
+    assert len(features_of(tagged.info.run_id)) == 2
+    run_node = LineageNode.objects.get(
+        kind="trainingrun", key=str(TrainingRun.objects.get(external_id=plain.info.run_id).pk)
+    )
+    used = LineageEdge.objects.filter(downstream=run_node, relation="used")
+    assert used.count() == 3
+    assert not used.filter(ended_at__isnull=True).exists()
 
 
 def test_a_ci_run_recorded_before_the_training_run_is_linked_by_the_sync(mlflow_server: MlflowServer, unique):
