@@ -152,6 +152,36 @@ def test_impact_by_id_and_by_digest(api, chain, user):
     assert old["past_aliases"] == ["production"]
 
 
+def test_impact_costs_the_same_queries_for_one_version_or_many(api, chain, user, django_assert_num_queries):
+    """Impact's cost does not grow with the versions it finds: one query per level walked, then the
+    versions with their models, projects, teams and aliases in a fixed number."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from mlgov.inventory.sync_services import _lineage_after_upsert
+
+    c = chain
+    url = f"/api/v1/lineage/impact?dataset={c.dataset.pk}"
+    api.get(url)  # warm the token's last-used stamp
+    with CaptureQueriesContext(connection) as one:
+        assert api.get(url).json()["model_version_count"] == 1
+    more = [
+        factories.ModelVersionFactory(model=c.version.model, version=str(n), training_run=c.run) for n in range(2, 12)
+    ]
+    _lineage_after_upsert(actor="sync", name="modelversion", external_source="mlflow:test", changed=more)
+    for version in more[:3]:
+        model_alias_set(actor=user, version=version, alias=f"canary-{version.version}")
+    with django_assert_num_queries(len(one.captured_queries)):
+        body = api.get(url).json()
+    assert body["model_version_count"] == 11
+    assert sorted(a for v in body["model_versions"] for a in v["aliases"]) == [
+        "canary-2",
+        "canary-3",
+        "canary-4",
+        "production",
+    ]
+
+
 @pytest.mark.parametrize(
     ("url", "status", "field"),
     [
