@@ -197,3 +197,30 @@ def test_the_walk_matches_a_reference_bfs_and_respects_the_cap(edges, depth, cap
         assert reference[node_id] == hop  # even truncated, every kept node is at its true distance
     kept = ids(result)
     assert all(e.upstream in kept and e.downstream in kept for e in result.edges)
+
+
+def test_the_fetch_contract_each_edge_once_in_far_relation_near_order():
+    # 5 <- 1 (two relations), 5 <- 2, 5 <- 3 <- 1 ... added in a scrambled order, one edge twice
+    g = AdjacencyFetch().add(*(n(i) for i in (1, 2, 3, 5)))
+    g.link(3, 5, "derived_from").link(1, 5, "used").link(2, 5).link(1, 5, "consumed").link(3, 5, "derived_from")
+    steps = g([5], "upstream", Query())
+    assert [(s[6], s[3], s[2]) for s in steps] == [
+        (1, "consumed", 5),
+        (1, "used", 5),
+        (2, "consumed", 5),
+        (3, "derived_from", 5),
+    ]
+    assert len(g.edges) == 4  # the repeated (3, 5, derived_from) is one edge, as the database's constraint makes it
+    down = g([1], "downstream", Query())
+    assert [(s[6], s[3], s[1]) for s in down] == [(5, "consumed", 1), (5, "used", 1)]
+
+
+def test_edges_carry_their_source_and_nodes_their_key_and_label():
+    g = AdjacencyFetch().add(Node(1, "dataset", "d1", "raw events"), Node(2, "trainingrun", "r2"))
+    g.link(1, 2, "consumed", source="mlflow:prod", observed_at=T0)
+    result = walk([g.nodes[2]], Query(), g, g.describe)
+    assert result.nodes[1] == Node(1, "dataset", "d1", "raw events")
+    (edge,) = result.edges
+    assert (edge.source, edge.observed_at, edge.ended_at) == ("mlflow:prod", T0, None)
+    bare = walk([g.nodes[2]], Query(), g)  # without describe: the id stands in for the key
+    assert bare.nodes[1] == Node(1, "dataset", "1", "")
