@@ -174,16 +174,17 @@ class MlflowSync:
         self.progress(phase="removals")
         self._removed(Experiment, exp_seen)
         self._removed(RegisteredModel, model_seen)
-        # A removed version's Feast tags no longer name features of its run: relink those runs afterwards.
-        feast_versions = ModelVersion.objects.filter(
-            external_source=self.src,
-            removed_at__isnull=True,
-            training_run__isnull=False,
-            tags__has_key="feast.feature_refs",
-        ).values_list("external_id", "training_run_id")
-        runs_of_gone = {run for key, run in feast_versions if key not in version_seen}
-        self._removed(ModelVersion, version_seen)
-        self._relink_version_features(runs_of_gone)
+        removed_versions = self._removed(ModelVersion, version_seen)
+        # A removed version's Feast tags no longer name features of its run: relink those runs.
+        self._relink_version_features(
+            {
+                run
+                for start in range(0, len(removed_versions), 500)
+                for run in ModelVersion.objects.filter(
+                    pk__in=removed_versions[start : start + 500], training_run__isnull=False
+                ).values_list("training_run_id", flat=True)
+            }
+        )
         if mode == SyncMode.FULL:
             self._removed(TrainingRun, run_seen)
         if len(self._clipped) > CLIPPED_WARNINGS:
@@ -197,9 +198,10 @@ class MlflowSync:
             )
         return {kind: c.as_dict() for kind, c in sorted(self.counts.items())}
 
-    def _removed(self, model: type, seen: set[str]) -> None:
-        n = synced_mark_removed(actor=self.actor, model=model, external_source=self.src, seen=seen)
-        self._count(model._meta.model_name, UpsertCounts(removed=n))
+    def _removed(self, model: type, seen: set[str]) -> list[int]:
+        removed = synced_mark_removed(actor=self.actor, model=model, external_source=self.src, seen=seen)
+        self._count(model._meta.model_name, UpsertCounts(removed=len(removed)))
+        return removed
 
     def sync_experiments(self) -> tuple[dict[str, Experiment], set[str]]:
         self.progress(phase="experiments", done=0)

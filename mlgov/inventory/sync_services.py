@@ -215,8 +215,9 @@ def synced_mark_removed(
     external_source: str,
     seen: Iterable[str],
     scope: dict[str, Any] | None = None,
-) -> int:
-    """After a complete pass: mark the source's objects it did not see as removed (not deleted)."""
+) -> list[int]:
+    """After a complete pass: mark the source's objects it did not see as removed (not deleted). Returns
+    their ids."""
     seen_ids = set(seen)
     qs = model.objects.filter(external_source=external_source, removed_at__isnull=True, **(scope or {}))
     # (id, external id) pairs, streamed: a complete pass compares every row, and only the gone ones are kept.
@@ -226,7 +227,7 @@ def synced_mark_removed(
         if ext_id not in seen_ids
     ]
     if not gone:
-        return 0
+        return []
     now = timezone.now()
     model.objects.filter(pk__in=[pk for pk, _ in gone]).update(removed_at=now, updated_at=now)
     name = model._meta.model_name
@@ -243,7 +244,7 @@ def synced_mark_removed(
             for pk, ext_id in gone
         ),
     )
-    return len(gone)
+    return [pk for pk, _ in gone]
 
 
 @transaction.atomic
