@@ -41,9 +41,9 @@ def _converter(field: models.Field, postgres: bool) -> Callable[[Any], Any] | No
     if isinstance(field, models.DateTimeField):
         # psycopg sends aware datetimes as they are; SQLite stores Django's text form.
         return None if postgres else connection.ops.adapt_datetimefield_value
-    if isinstance(field, models.CharField | models.TextField | models.IntegerField | models.BooleanField):
-        return None
-    if isinstance(field, models.FloatField):
+    if isinstance(
+        field, models.CharField | models.TextField | models.IntegerField | models.BooleanField | models.FloatField
+    ):
         return None
     if isinstance(field, models.ForeignKey):
         return _converter(field.target_field, postgres)

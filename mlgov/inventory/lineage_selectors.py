@@ -20,6 +20,8 @@ from django.db import connection
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+from psycopg import adapters as pg_adapters
+from psycopg.pq import Format
 
 from mlgov.errors import NotFound, ValidationFailed
 from mlgov.gctools import gc_paused
@@ -139,37 +141,28 @@ def db_fetch(frontier: Sequence[int], direction: Direction, query: Query) -> lis
     )
     order = f" ORDER BY e.{far}_id, e.relation, e.{near}_id"
     chunks = _in(f"e.{near}_id", [i for i in frontier if i])
+    postgres = connection.vendor == "postgresql"
+    rows: list[Step] = []
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+        if postgres:
             # The rows as psycopg makes them, times included: its own timestamptz loader is C, Django's
             # (registered on every cursor) calls Python once per value, a fifth of a wide walk's time.
             cursor.cursor.adapters.register_loader("timestamptz", _PG_TIMESTAMPTZ_LOADER)
-            rows: list[Step] = []
-            for condition, args in chunks:
-                cursor.execute(f"{select}{condition}{extra}{order}", [*args, *params])
-                rows += cursor.fetchall()
-            return rows
-        # SQLite gives naive UTC datetimes (or strings): made aware here. Chunks are merged in order.
-        rows = []
         for condition, args in chunks:
             cursor.execute(f"{select}{condition}{extra}{order}", [*args, *params])
-            rows += [(r[0], r[1], r[2], r[3], _aware(r[4]), _aware(r[5]), r[6], r[7], r[8]) for r in cursor.fetchall()]
-        if len(chunks) > 1:
-            rows.sort(key=step_order)
-        return rows
+            if postgres:
+                rows += cursor.fetchall()
+            else:  # SQLite gives naive UTC datetimes (or strings): made aware here
+                rows += [
+                    (r[0], r[1], r[2], r[3], _aware(r[4]), _aware(r[5]), r[6], r[7], r[8]) for r in cursor.fetchall()
+                ]
+    if len(chunks) > 1:  # SQLite's chunks, each in order: merged
+        rows.sort(key=step_order)
+    return rows
 
 
-def _pg_timestamptz_loader() -> Any:
-    """psycopg's own (C) loader for timestamptz, as registered before Django replaces it per connection."""
-    try:
-        from psycopg import adapters
-        from psycopg.pq import Format
-    except ImportError:  # no psycopg: SQLite only
-        return None
-    return adapters.get_loader(adapters.types["timestamptz"].oid, Format.TEXT)
-
-
-_PG_TIMESTAMPTZ_LOADER = _pg_timestamptz_loader()
+# psycopg's own (C) loader for timestamptz, as registered before Django replaces it per connection.
+_PG_TIMESTAMPTZ_LOADER = pg_adapters.get_loader(pg_adapters.types["timestamptz"].oid, Format.TEXT)
 
 
 def db_describe(node_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
@@ -207,8 +200,8 @@ _SENTINEL = 918273645546372819
 
 
 class NodeUrls:
-    """`node_url` for many nodes: each URL pattern is reversed once, then filled in per node (a result of a
-    few thousand nodes spent most of its JSON rendering in `reverse`)."""
+    """Links for a result's nodes: each URL pattern is reversed once, then filled in per node (a result of a
+    few thousand nodes spent most of its JSON rendering in `reverse`, once per node)."""
 
     def __init__(self) -> None:
         self._around: dict[str, tuple[str, str]] = {}
@@ -228,11 +221,6 @@ class NodeUrls:
         if node.kind not in self._around or not (node.key.isascii() and node.key.isdigit()) or len(node.key) > 18:
             return ""
         return self._url(node.kind, int(node.key))
-
-
-def node_url(node: Node) -> str:
-    """A page for the node where there is one, else its API detail."""
-    return NodeUrls()(node)
 
 
 def node_ref(node: Node) -> str:

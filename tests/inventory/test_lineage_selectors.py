@@ -159,7 +159,5 @@ def test_the_collector_is_back_on_after_a_walk_even_a_failed_one(monkeypatch):
 def test_node_urls_are_the_reversed_urls(node, expected):
     from django.urls import reverse
 
-    urls = lineage_selectors.NodeUrls()
     want = reverse(expected[0], args=[expected[1]]) if expected else ""
-    assert urls(node) == want
-    assert lineage_selectors.node_url(node) == want
+    assert lineage_selectors.NodeUrls()(node) == want
