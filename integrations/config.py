@@ -40,11 +40,11 @@ nothing (an error leaves the database as it was).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 
 from integrations import hooks
@@ -57,7 +57,7 @@ from integrations.git_services import (
     git_repository_upsert,
     normalise_subdirectory,
 )
-from integrations.models import GitRepository
+from integrations.models import CiSource, GitRepository
 from integrations.services import mlflow_connection_upsert
 from mlgov.accounts.choices import TeamRole
 from mlgov.accounts.constants import ORG_GROUPS
@@ -70,7 +70,6 @@ from mlgov.inventory.choices import Lifecycle, RiskTier
 from mlgov.inventory.models import Project, Team
 
 MAX_CONFIG_BYTES = 2 * 1024 * 1024
-_SLUG = re.compile(r"^[-A-Za-z0-9_]{1,60}$")
 
 
 class ConfigError(ValidationFailed):
@@ -189,6 +188,14 @@ class _Reader:
                 continue
             out[key] = value
         return out
+
+
+def _known(model: Any, field: str, declared: set[str], named: set[str]) -> set[str]:
+    """Which of `named` exist: declared in the file, or in the database already (one query)."""
+    elsewhere = named - declared
+    if not elsewhere:
+        return declared
+    return declared | set(model.objects.filter(**{f"{field}__in": elsewhere}).values_list(field, flat=True))
 
 
 def parse_config(text: str) -> OrgConfig:
@@ -361,8 +368,11 @@ def parse_config(text: str) -> OrgConfig:
             },
         )
         before = len(r.problems)
-        if "name" in f and not _SLUG.match(f["name"]):
-            r.problems.append(f"{path}.name: letters, digits, hyphens and underscores, at most 60")
+        if "name" in f:
+            try:
+                CiSource._meta.get_field("name").run_validators(f["name"])
+            except DjangoValidationError as exc:
+                r.problems += [f"{path}.name: {message}" for message in exc.messages]
         if "provider" in f:
             values = {k: v for k, v in f.items() if k in ("base_url", "target", "token_env_var")}
             for key, problem in ci_source_problems(values, f["provider"]).items():
@@ -372,26 +382,26 @@ def parse_config(text: str) -> OrgConfig:
             ci_sources.append(CiSpec(**f))
             ci_paths.append(path)
 
-    known_teams = {t.slug for t in teams}
-    known_users = {u.username for u in users}
+    # Names the file refers to must be declared in it or exist already: one query per kind of name.
+    teams_known = _known(Team, "slug", {t.slug for t in teams}, {p.team for p in projects})
     for i, p in enumerate(projects):
-        if p.team not in known_teams and not Team.objects.filter(slug=p.team).exists():
+        if p.team not in teams_known:
             r.problems.append(f"projects[{i}].team: unknown team {p.team!r}")
-    known_projects = {p.slug for p in projects}
+    projects_known = _known(Project, "slug", {p.slug for p in projects}, {g.project for g in git_repos})
     for path, g in zip(git_paths, git_repos, strict=True):
-        if g.project not in known_projects and not Project.objects.filter(slug=g.project).exists():
+        if g.project not in projects_known:
             r.problems.append(f"{path}.project: unknown project {g.project!r}")
-    known_repositories = {g.name for g in git_repos}
+    repositories_known = _known(
+        GitRepository, "name", {g.name for g in git_repos}, {c.repository for c in ci_sources if c.repository}
+    )
     for path, c in zip(ci_paths, ci_sources, strict=True):
-        if (
-            c.repository
-            and c.repository not in known_repositories
-            and not GitRepository.objects.filter(name=c.repository).exists()
-        ):
+        if c.repository and c.repository not in repositories_known:
             r.problems.append(f"{path}.repository: unknown Git repository {c.repository!r}")
+    known_users = {u.username for u in users}
+    users_known = _known(User, "username", known_users, {name for t in teams for name, _ in t.members})
     for i, t in enumerate(teams):
         for j, (username, _) in enumerate(t.members):
-            if username not in known_users and not User.objects.filter(username=username).exists():
+            if username not in users_known:
                 r.problems.append(f"teams[{i}].members[{j}].user: unknown user {username!r}")
     for label, specs in (
         ("users", [u.username for u in users]),
@@ -404,7 +414,9 @@ def parse_config(text: str) -> OrgConfig:
         dupes = sorted({x for x in specs if specs.count(x) > 1})
         if dupes:
             r.problems.append(f"{label}: duplicate {', '.join(dupes)}")
-    context = hooks.ConfigContext(frozenset(known_teams), frozenset(known_users), frozenset(known_projects))
+    context = hooks.ConfigContext(
+        frozenset(t.slug for t in teams), frozenset(known_users), frozenset(p.slug for p in projects)
+    )
     sections = []
     for name, (parse, _) in extra.items():
         if name in data:
