@@ -5,7 +5,8 @@ from __future__ import annotations
 import itertools
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from io import StringIO
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,21 @@ def fresh_mlflow_server(tmp_path) -> Iterator[MlflowServer]:
 def unique() -> str:
     """A name prefix no other test uses, so tests sharing the session server do not collide."""
     return f"t{os.getpid()}-{next(_names)}-"
+
+
+@pytest.fixture
+def apply_config(tmp_path) -> Callable[[str], str]:
+    """`manage.py apply_config` on a file holding `text`; returns what the command printed."""
+    from django.core.management import call_command
+
+    def apply(text: str) -> str:
+        path = tmp_path / "org.yaml"
+        path.write_text(text)
+        out = StringIO()
+        call_command("apply_config", str(path), stdout=out)
+        return out.getvalue()
+
+    return apply
 
 
 # Git: each test fetches into its own cache, from repositories built in tmp_path (tests/integrations/gitrepos.py).

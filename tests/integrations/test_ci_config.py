@@ -4,11 +4,8 @@ the CI service's own checks, linked to a Git repository of the file or of the da
 
 from __future__ import annotations
 
-from io import StringIO
-from pathlib import Path
-
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 
 from integrations.config import ConfigError, parse_config
 from integrations.git_services import git_repository_create
@@ -41,16 +38,8 @@ integrations:
 """
 
 
-def apply(tmp_path: Path, text: str) -> str:
-    path = tmp_path / "org.yaml"
-    path.write_text(text)
-    out = StringIO()
-    call_command("apply_config", str(path), stdout=out)
-    return out.getvalue()
-
-
-def test_ci_sources_are_applied_idempotently_with_audit(tmp_path):
-    assert "ci_sources 2" in apply(tmp_path, GOOD)
+def test_ci_sources_are_applied_idempotently_with_audit(apply_config):
+    assert "ci_sources 2" in apply_config(GOOD)
     actions = CiSource.objects.get(name="card-fraud-actions")
     assert (actions.provider, actions.target, actions.token_env_var, actions.enabled) == (
         "github",
@@ -66,16 +55,16 @@ def test_ci_sources_are_applied_idempotently_with_audit(tmp_path):
     assert AuditEvent.objects.get(action="config.applied").after["ci_sources"] == 2
 
     before = AuditEvent.objects.count()
-    assert "nothing to change" in apply(tmp_path, GOOD)
+    assert "nothing to change" in apply_config(GOOD)
     assert AuditEvent.objects.count() == before
 
-    assert "ci_sources 1" in apply(tmp_path, GOOD.replace("enabled: false", "enabled: true"))
+    assert "ci_sources 1" in apply_config(GOOD.replace("enabled: false", "enabled: true"))
     assert CiSource.objects.get(name="platform-jenkins").enabled
     updated = AuditEvent.objects.get(action="cisource.updated")
     assert (updated.before["enabled"], updated.after["enabled"]) == (False, True)
 
 
-def test_a_repository_already_in_the_database_can_be_named(tmp_path):
+def test_a_repository_already_in_the_database_can_be_named(apply_config):
     git_repository_create(
         actor="test", name="legacy", url="https://gitlab.example.com/ml/legacy.git", project=factories.ProjectFactory()
     )
@@ -84,7 +73,7 @@ integrations:
   ci:
     - {name: legacy-ci, provider: gitlab, base_url: https://gitlab.example.com, target: ml/legacy, repository: legacy}
 """
-    assert "ci_sources 1" in apply(tmp_path, text)
+    assert "ci_sources 1" in apply_config(text)
     assert CiSource.objects.get(name="legacy-ci").repository.name == "legacy"
     assert AuditEvent.objects.get(action="config.applied").after["git_repositories"] == 0
 
@@ -116,10 +105,10 @@ def test_bad_entries_are_named_by_their_path(entry, problem):
     assert any(problem in p for p in caught.value.details["problems"]), caught.value.details["problems"]
 
 
-def test_duplicates_are_refused_and_nothing_is_applied(tmp_path):
+def test_duplicates_are_refused_and_nothing_is_applied(apply_config):
     text = GOOD + "    - {name: platform-jenkins, provider: jenkins, base_url: https://j.example.com, target: x}\n"
     with pytest.raises(CommandError, match=r"integrations\.ci: duplicate platform-jenkins"):
-        apply(tmp_path, text)
+        apply_config(text)
     assert not CiSource.objects.exists()
     assert not GitRepository.objects.exists()  # the whole file or nothing
     assert not AuditEvent.objects.exists()

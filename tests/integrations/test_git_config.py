@@ -3,11 +3,8 @@ services (audited), idempotent, all or nothing."""
 
 from __future__ import annotations
 
-from io import StringIO
-from pathlib import Path
-
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 
 from integrations.config import ConfigError, parse_config
 from integrations.models import GitRepository
@@ -37,16 +34,8 @@ integrations:
 """
 
 
-def apply(tmp_path: Path, text: str) -> str:
-    path = tmp_path / "org.yaml"
-    path.write_text(text)
-    out = StringIO()
-    call_command("apply_config", str(path), stdout=out)
-    return out.getvalue()
-
-
-def test_repositories_are_applied_idempotently_with_audit(tmp_path):
-    assert "git_repositories 2" in apply(tmp_path, GOOD)
+def test_repositories_are_applied_idempotently_with_audit(apply_config):
+    assert "git_repositories 2" in apply_config(GOOD)
     fraud = GitRepository.objects.get(name="card-fraud")
     assert (fraud.project.slug, fraud.credentials_env_var, fraud.sync_interval_minutes) == (
         "card-fraud",
@@ -59,10 +48,10 @@ def test_repositories_are_applied_idempotently_with_audit(tmp_path):
     assert AuditEvent.objects.get(action="config.applied").after["git_repositories"] == 2
 
     before = AuditEvent.objects.count()
-    assert "nothing to change" in apply(tmp_path, GOOD)
+    assert "nothing to change" in apply_config(GOOD)
     assert AuditEvent.objects.count() == before
 
-    assert "git_repositories 1" in apply(tmp_path, GOOD.replace("branch: main", "branch: release"))
+    assert "git_repositories 1" in apply_config(GOOD.replace("branch: main", "branch: release"))
     assert GitRepository.objects.get(name="card-fraud").branch == "release"
     assert AuditEvent.objects.filter(action="gitrepository.updated").count() == 1
 
@@ -92,10 +81,10 @@ def test_bad_entries_are_named_by_their_path(entry, problem):
     assert any(problem in p for p in caught.value.details["problems"]), caught.value.details["problems"]
 
 
-def test_duplicates_are_refused_and_nothing_is_applied(tmp_path):
+def test_duplicates_are_refused_and_nothing_is_applied(apply_config):
     text = GOOD + "    - {name: churn, url: /srv/other.git, project: churn}\n"
     with pytest.raises(CommandError, match=r"integrations\.git: duplicate churn"):
-        apply(tmp_path, text)
+        apply_config(text)
     assert not GitRepository.objects.exists()
     assert not AuditEvent.objects.filter(action__startswith="gitrepository.").exists()
 
